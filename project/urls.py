@@ -1,0 +1,24 @@
+"""Cue's URL map: the public paths are fixed in shared/design/API.md."""
+
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from project import views
+
+urlpatterns = [
+    path("healthz", views.healthz, name="healthz"),
+    path("admin/", admin.site.urls),
+    path("api/schema/", SpectacularAPIView.as_view(authentication_classes=[], permission_classes=[]), name="schema"),
+    path(
+        "api/docs/",
+        SpectacularSwaggerView.as_view(url_name="schema", authentication_classes=[], permission_classes=[]),
+        name="docs",
+    ),
+    path("api/", include("apps.accounts.urls")),
+]
+
+handler400 = "project.api.handler400"
+handler403 = "project.api.handler403"
+handler404 = "project.api.handler404"
+handler500 = "project.api.handler500"
