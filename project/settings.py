@@ -71,6 +71,7 @@ INSTALLED_APPS = [
     "corsheaders",
     "django_guid",
     "apps.accounts",
+    "apps.tasks",
 ]
 
 MIDDLEWARE = [
@@ -197,6 +198,18 @@ SPECTACULAR_SETTINGS = {
 # Throttle counters live in the cache: per container on Lambda (a floor, not a
 # global limit); set CUE_CACHE_URL-style backends when a shared cache exists.
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# ------------------------------------------------------------------------------
+# Tasks (apps.tasks): durable tasks over SNS through zappa.asynchronous
+# ------------------------------------------------------------------------------
+# A quarter of SNS's 256 KB: tasks carry ids, never payloads.
+CUE_TASK_MAX_ARGUMENT_BYTES = int(os.environ.get("CUE_TASK_MAX_ARGUMENT_BYTES", "64000"))
+# How long a claim lasts when the invocation's remaining time is unknown (outside Lambda).
+CUE_TASK_CLAIM_SECONDS = int(os.environ.get("CUE_TASK_CLAIM_SECONDS", "900"))
+# A task stops (and is retried) when less than this is left of its invocation.
+CUE_TASK_DEADLINE_MARGIN_SECONDS = float(os.environ.get("CUE_TASK_DEADLINE_MARGIN_SECONDS", "3"))
+# A row not marked sent this long after it was recorded is sent again by the sweeper.
+CUE_TASK_UNSENT_GRACE_SECONDS = int(os.environ.get("CUE_TASK_UNSENT_GRACE_SECONDS", "30"))
 
 # ------------------------------------------------------------------------------
 # Email

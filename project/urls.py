@@ -16,6 +16,7 @@ urlpatterns = [
         name="docs",
     ),
     path("api/", include("apps.accounts.urls")),
+    path("api/", include("apps.tasks.urls")),
 ]
 
 handler400 = "project.api.handler400"

@@ -1,14 +1,41 @@
 """Fixtures shared by the whole suite: API clients and workspaces with members."""
 
 import itertools
+import os
 
 import pytest
 from rest_framework.test import APIClient
 
 from apps.accounts import services
 from apps.accounts.models import Membership, Role
+from tests.support.aws import MotoServer
+from tests.support.lambda_harness import Handler, SnsCapture, stage_settings_values, write_stage_settings
 
 _counter = itertools.count(1)
+_moto: MotoServer | None = None
+
+
+def pytest_configure(config):
+    """One moto server on loopback for the whole run, set before anything makes a boto3 client.
+
+    Zappa makes its SNS and STS clients when zappa.asynchronous is first imported: with the
+    endpoint set here, no client in this process can ever reach AWS.
+    """
+    global _moto
+    _moto = MotoServer().start()
+    os.environ.update(_moto.env())
+
+
+def pytest_unconfigure(config):
+    if _moto is not None:
+        _moto.stop()
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> MotoServer:
+    return _moto
+
+
 PASSWORD = "correct-horse-battery-staple"
 
 
@@ -84,3 +111,30 @@ def other_owner_client(make_workspace) -> APIClient:
 @pytest.fixture
 def client_for():
     return _auth_client
+
+
+# ------------------------------------------------------------------------------
+# The Lambda path: a stage's entry point and its async SNS topic
+# ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def dev_settings_dir(tmp_path_factory):
+    return write_stage_settings("dev", tmp_path_factory.mktemp("zappa-dev")).parent
+
+
+@pytest.fixture
+def lambda_handler(moto_server, dev_settings_dir, transactional_db):
+    """The dev stage's entry point around the real Zappa handler, its remote_env served by moto's S3."""
+    moto_server.reset()
+    values = stage_settings_values(dev_settings_dir / "zappa_settings.py")
+    moto_server.put_remote_env(values["REMOTE_ENV"], {"CUE_REMOTE_ENV_LOADED": "1"})
+    with Handler(dev_settings_dir, function_name=f"{values['PROJECT_NAME']}-{values['API_STAGE']}") as handler:
+        yield handler
+
+
+@pytest.fixture
+def sns(lambda_handler, moto_server, monkeypatch):
+    """Tasks really publish to the stage's async topic (as in Lambda); the test delivers them back."""
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", lambda_handler.function_name)
+    return SnsCapture(moto_server, lambda_handler)

@@ -1,7 +1,6 @@
 """moto's server on 127.0.0.1, standing in for AWS at the boto3 boundary."""
 
 import json
-import os
 
 import boto3
 import requests
@@ -51,8 +50,3 @@ class MotoServer:
 
 def _creds() -> dict:
     return {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}  # noqa: S106
-
-
-def point_boto3_at(server: MotoServer) -> None:
-    """Every boto3 client made from now on in this process talks to moto, never to AWS."""
-    os.environ.update(server.env())

@@ -3,11 +3,12 @@
 import os
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 from django.conf import settings
 
-from tests.support.events import LambdaContext
+from tests.support.events import LambdaContext, sns_event
 
 ZAPPA = str(Path(sys.executable).parent / "zappa")
 
@@ -62,6 +63,60 @@ class Handler:
         return LambdaContext(function_name=self.function_name, **kwargs)
 
     def __call__(self, event: dict, context: LambdaContext | None = None):
-        from zappa.handler import lambda_handler
+        """Invoke the stage's entry point (zappa_settings.json `lambda_handler`), which wraps Zappa's."""
+        from project.lambda_entry import lambda_handler
 
         return lambda_handler(event, context or self.context())
+
+
+class SnsCapture:
+    """The stage's async SNS topic, with a queue subscribed so the test can read what Cue published.
+
+    `deliver()` hands each message back to the handler as the SNS event Lambda would receive.
+    """
+
+    def __init__(self, moto, handler: Handler):
+        from zappa.utilities import get_topic_name
+
+        self.handler = handler
+        sns, sqs = moto.client("sns"), moto.client("sqs")
+        self.topic_arn = sns.create_topic(Name=get_topic_name(handler.function_name))["TopicArn"]
+        self._sqs = sqs
+        self.queue_url = sqs.create_queue(QueueName=f"capture-{uuid.uuid4().hex[:12]}")["QueueUrl"]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
+        sns.subscribe(
+            TopicArn=self.topic_arn, Protocol="sqs", Endpoint=queue_arn, Attributes={"RawMessageDelivery": "true"}
+        )
+
+    def drain(self) -> list[str]:
+        """Every message published since the last drain (raw SNS message bodies)."""
+        messages: list[str] = []
+        while True:
+            got = self._sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0)
+            batch = got.get("Messages", [])
+            if not batch:
+                return messages
+            for m in batch:
+                messages.append(m["Body"])
+                self._sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=m["ReceiptHandle"])
+
+    def event_for(self, message: str) -> dict:
+        return sns_event(message, self.topic_arn)
+
+    def deliver(self, message: str, context: LambdaContext | None = None):
+        return self.handler(self.event_for(message), context)
+
+    def run_all(self, times: int = 1, max_rounds: int = 20) -> list[str]:
+        """Deliver everything published (each message `times` times) until nothing new is published."""
+        delivered: list[str] = []
+        for _ in range(max_rounds):
+            messages = self.drain()
+            if not messages:
+                return delivered
+            for message in messages:
+                for _ in range(times):
+                    self.deliver(message)
+                delivered.append(message)
+        raise AssertionError(f"tasks still publishing after {max_rounds} rounds")

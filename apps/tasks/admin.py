@@ -1,0 +1,27 @@
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+
+from apps.tasks.models import TaskRun
+from apps.tasks.services import task_retry
+
+
+@admin.register(TaskRun)
+class TaskRunAdmin(admin.ModelAdmin):
+    list_display = ("id", "name", "status", "attempts", "workspace", "created_at", "next_attempt_at")
+    list_filter = ("status", "name")
+    search_fields = ("id", "name", "correlation_id", "last_error")
+    raw_id_fields = ("workspace", "parent")
+    date_hierarchy = "created_at"
+    readonly_fields = [f.name for f in TaskRun._meta.fields]
+    actions = ["retry"]
+
+    @admin.action(description="Retry the selected dead or failed tasks")
+    def retry(self, request, queryset):
+        done = 0
+        for run in queryset:
+            try:
+                task_retry(run=run)
+                done += 1
+            except ValidationError as exc:
+                self.message_user(request, f"{run.id}: {exc.messages[0]}", messages.WARNING)
+        self.message_user(request, f"{done} task(s) sent again.")

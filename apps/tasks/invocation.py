@@ -1,0 +1,37 @@
+"""What a task knows about the Lambda invocation running it: its deadline."""
+
+import contextvars
+import time
+from contextlib import contextmanager
+
+from django.conf import settings
+
+# Monotonic deadline (seconds) of the current invocation; None outside Lambda.
+_deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar("cue_invocation_deadline", default=None)
+
+
+class DeadlineNear(Exception):
+    """Raised by check_deadline(): stop now, before Lambda kills the invocation."""
+
+
+@contextmanager
+def invocation(context) -> None:
+    """Record the deadline of a Lambda invocation for the code it runs."""
+    remaining_ms = context.get_remaining_time_in_millis() if context is not None else None
+    token = _deadline.set(time.monotonic() + remaining_ms / 1000 if remaining_ms is not None else None)
+    try:
+        yield
+    finally:
+        _deadline.reset(token)
+
+
+def remaining_seconds() -> float | None:
+    deadline = _deadline.get()
+    return None if deadline is None else deadline - time.monotonic()
+
+
+def check_deadline() -> None:
+    """Call between units of work: raises DeadlineNear inside the safety margin."""
+    remaining = remaining_seconds()
+    if remaining is not None and remaining < settings.CUE_TASK_DEADLINE_MARGIN_SECONDS:
+        raise DeadlineNear(f"{remaining:.1f}s left in the invocation")

@@ -1,0 +1,93 @@
+"""The @durable_task decorator and the registry of task names."""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+_TASKS: dict[str, "DurableTask"] = {}
+
+
+class UnknownTask(LookupError):
+    pass
+
+
+@dataclass(frozen=True)
+class DurableTask:
+    """A module-level function that runs through the ledger, at least once delivered, once in effect."""
+
+    func: Callable[..., Any]
+    name: str
+    max_attempts: int
+    backoff_seconds: float
+    backoff_max_seconds: float
+
+    def __call__(self, *args, **kwargs):
+        """Calling the task runs the function directly (what the worker does inside the ledger)."""
+        return self.func(*args, **kwargs)
+
+    def delay(self, *args, **kwargs):
+        """Dispatch with default options: args and kwargs must be small JSON values (ids, not objects)."""
+        from apps.tasks.services import task_dispatch
+
+        return task_dispatch(task=self, args=args, kwargs=kwargs)
+
+    def dispatch(self, *, args=(), kwargs=None, workspace_id=None, callback=None, error_callback=None):
+        """Dispatch with options: the tenant, and callbacks called with this task's result / failure."""
+        from apps.tasks.services import task_dispatch
+
+        return task_dispatch(
+            task=self,
+            args=args,
+            kwargs=kwargs or {},
+            workspace_id=workspace_id,
+            callback=callback,
+            error_callback=error_callback,
+        )
+
+
+def durable_task(
+    func: Callable | None = None,
+    *,
+    name: str | None = None,
+    max_attempts: int = 5,
+    backoff_seconds: float = 30,
+    backoff_max_seconds: float = 3600,
+):
+    """Declare a durable task. Use on module-level functions in apps/<app>/tasks.py that take ids."""
+
+    def wrap(f: Callable) -> DurableTask:
+        task = DurableTask(
+            func=f,
+            name=name or f"{f.__module__}.{f.__qualname__}",
+            max_attempts=max_attempts,
+            backoff_seconds=backoff_seconds,
+            backoff_max_seconds=backoff_max_seconds,
+        )
+        if "." in f.__qualname__ or "<" in f.__qualname__:
+            raise TypeError(f"{task.name}: a durable task must be a module-level function")
+        _TASKS[task.name] = task
+        return task
+
+    return wrap(func) if func is not None else wrap
+
+
+def task_get(name: str) -> DurableTask:
+    """The registered task, importing its module on first use (a cold worker has not imported it yet)."""
+    if name not in _TASKS:
+        import importlib
+
+        module, _, _attr = name.rpartition(".")
+        try:
+            importlib.import_module(module)
+        except ImportError as exc:
+            raise UnknownTask(name) from exc
+    try:
+        return _TASKS[name]
+    except KeyError as exc:
+        raise UnknownTask(name) from exc
+
+
+def task_name_of(task: "DurableTask | str | None") -> str:
+    if task is None:
+        return ""
+    return task if isinstance(task, str) else task.name

@@ -1,0 +1,23 @@
+"""Cue's Lambda entry point: Zappa's handler, with the invocation's deadline known and connections closed.
+
+zappa_settings.json names this as `lambda_handler`. Zappa does not pass the Lambda context on to
+async tasks, so the deadline travels in a context variable; a frozen container must not keep a
+database connection into its next invocation, so every invocation starts and ends without one.
+"""
+
+from django.conf import settings
+from django.db import close_old_connections, connections
+from zappa.handler import lambda_handler as zappa_lambda_handler
+
+from apps.tasks.invocation import invocation
+
+
+def lambda_handler(event, context):
+    with invocation(context):
+        if settings.configured:  # not before the first invocation has set Django up
+            close_old_connections()
+        try:
+            return zappa_lambda_handler(event, context)
+        finally:
+            if settings.configured:
+                connections.close_all()
