@@ -115,6 +115,9 @@ DATABASES = {
         conn_max_age=0,
     )
 }
+# A feature-branch stage shares staging's database server but has a database of its own.
+if os.environ.get("CUE_DATABASE_NAME"):
+    DATABASES["default"]["NAME"] = os.environ["CUE_DATABASE_NAME"]
 IS_POSTGRES = DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
 
 # ------------------------------------------------------------------------------

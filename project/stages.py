@@ -1,0 +1,196 @@
+"""Feature-branch stages: one command creates a Zappa stage (and its database) for a branch, one removes it.
+
+A feature stage extends `staging`, gets its own Lambda function (hence its own async SNS topic,
+`<function>-zappa-async`), and its own database on the staging database server (CUE_DATABASE_NAME
+overrides the database name in the DATABASE_URL that staging's remote_env provides). It is written
+into an overlay file, `zappa_settings.<stage>.json` (the committed settings plus the stage), so
+main's zappa_settings.json never carries branch stages; every zappa command names it with `-s`.
+"""
+
+import argparse
+import copy
+import json
+import re
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SETTINGS = ROOT / "zappa_settings.json"
+PARENT_STAGE = "staging"
+
+# AWS limits the stage's names must fit: the Lambda function `<project>-<stage>` (64 characters) and
+# the IAM role Zappa makes for it, `<function>-ZappaLambdaExecutionRole` (64), the tighter of the two.
+# The async topic `<function>-zappa-async` (SNS: 256) and the database name (PostgreSQL: 63) fit then.
+ROLE_SUFFIX = "-ZappaLambdaExecutionRole"
+MAX_ROLE_NAME = 64
+SLUG_RE = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
+
+
+class StageError(Exception):
+    """A clear, operator-facing reason why nothing was written."""
+
+
+def slug_for(branch: str) -> str:
+    """`feature/Fix-Login_Page` -> `fix-login-page`; refuses what would not make a valid name."""
+    name = branch.strip()
+    for prefix in ("refs/heads/", "feature/", "feature-", "feat/"):
+        if name.startswith(prefix):
+            name = name[len(prefix) :]
+    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+    if not slug or not SLUG_RE.match(slug):
+        raise StageError(f"branch name {branch!r} has no letters or digits to name a stage after")
+    return slug
+
+
+def load_settings(path: Path = SETTINGS) -> dict:
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError as exc:
+        raise StageError(f"{path} not found") from exc
+    except json.JSONDecodeError as exc:
+        raise StageError(f"{path} is not valid JSON: {exc}") from exc
+    if not isinstance(data, dict) or PARENT_STAGE not in data:
+        raise StageError(f"{path} has no {PARENT_STAGE!r} stage to extend")
+    return data
+
+
+def resolved(settings: dict, stage: str) -> dict:
+    """The stage after Zappa's `extends` (a shallow update, parent first)."""
+    config = settings[stage]
+    if "extends" in config:
+        return {**resolved(settings, config["extends"]), **{k: v for k, v in config.items() if k != "extends"}}
+    return dict(config)
+
+
+def overlay_path(stage: str, root: Path = ROOT) -> Path:
+    return root / f"zappa_settings.{stage}.json"
+
+
+def stage_names(settings: dict, slug: str) -> dict[str, str]:
+    stage = f"feature-{slug}"
+    project = resolved(settings, PARENT_STAGE).get("project_name", "cue")
+    function = f"{project}-{stage}"
+    names = {
+        "stage": stage,
+        "function": function,
+        "topic": f"{function}-zappa-async",
+        "role": function + ROLE_SUFFIX,
+        "database": f"{project}_{stage}".replace("-", "_"),
+    }
+    if len(names["role"]) > MAX_ROLE_NAME:
+        room = MAX_ROLE_NAME - len(names["role"]) + len(slug)
+        raise StageError(f"branch slug {slug!r} is too long: at most {room} characters fit AWS's name limits")
+    return names
+
+
+def stage_create(
+    branch: str, *, database_url: str | None = None, settings_path: Path = SETTINGS, root: Path = ROOT
+) -> dict:
+    """Create the stage's database (with an admin URL), then write the overlay; nothing is written on error."""
+    settings = load_settings(settings_path)
+    names = stage_names(settings, slug_for(branch))
+    stage = names["stage"]
+    target = overlay_path(stage, root)
+    if stage in settings or target.exists():
+        raise StageError(f"stage {stage!r} already exists ({target.name}); remove it first")
+    parent = resolved(settings, PARENT_STAGE)
+    env = dict(parent.get("environment_variables", {}))
+    env.update({"CUE_DATABASE_NAME": names["database"], "CUE_STAGE": stage})
+    if database_url:
+        database_create(database_url, names["database"])
+    overlay = copy.deepcopy(settings)
+    overlay[stage] = {
+        "extends": PARENT_STAGE,
+        # `extends` is shallow: the whole dict is restated, staging's values included.
+        "environment_variables": env,
+        "keep_warm": False,
+    }
+    target.write_text(json.dumps(overlay, indent=4) + "\n")
+    return {**names, "settings_file": str(target), "commands": commands_for(stage, target.name)}
+
+
+def commands_for(stage: str, settings_file: str) -> list[str]:
+    return [
+        f"zappa deploy {stage} -s {settings_file}",
+        f"zappa manage {stage} migrate -s {settings_file}",
+        f"zappa update {stage} -s {settings_file}",
+        f"zappa undeploy {stage} -s {settings_file} --remove-logs --yes",
+    ]
+
+
+def database_create(database_url: str, name: str) -> None:
+    _admin_sql(database_url, f'CREATE DATABASE "{name}"')
+
+
+def database_drop(database_url: str, name: str) -> None:
+    _admin_sql(database_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _admin_sql(database_url: str, sql: str) -> None:
+    import psycopg2
+
+    conn = psycopg2.connect(database_url)
+    try:
+        conn.autocommit = True  # CREATE/DROP DATABASE cannot run in a transaction
+        with conn.cursor() as cursor:
+            cursor.execute(sql)
+    finally:
+        conn.close()
+
+
+def stage_remove(
+    branch: str, *, database_url: str | None = None, settings_path: Path = SETTINGS, root: Path = ROOT
+) -> dict:
+    """After `zappa undeploy`: drop the stage's database (with an admin URL), then delete the overlay."""
+    settings = load_settings(settings_path)
+    names = stage_names(settings, slug_for(branch))
+    target = overlay_path(names["stage"], root)
+    if not target.exists():
+        raise StageError(f"stage {names['stage']!r} does not exist (no {target.name})")
+    if database_url:
+        database_drop(database_url, names["database"])
+    target.unlink()
+    return names
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="bin/feature-stage", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="action", required=True)
+    for action in ("create", "remove"):
+        p = sub.add_parser(action)
+        p.add_argument("branch", help="git branch name, e.g. feature/login-page")
+        p.add_argument(
+            "--database-url",
+            help="admin URL of the staging database server; with it the stage's database is "
+            + ("created" if action == "create" else "dropped (after `zappa undeploy`)"),
+        )
+    args = parser.parse_args(argv)
+    try:
+        if args.action == "create":
+            result = stage_create(args.branch, database_url=args.database_url)
+            print(f"Stage {result['stage']} written to {Path(result['settings_file']).name}.")
+            print(
+                f"Lambda function {result['function']}, async topic {result['topic']}, database {result['database']}."
+            )
+            if not args.database_url:
+                print(f'Create its database on the staging server: CREATE DATABASE "{result["database"]}";')
+            print("Then:")
+            for command in result["commands"][:2]:
+                print(f"  {command}")
+        else:
+            names = stage_remove(args.branch, database_url=args.database_url)
+            if args.database_url:
+                print(f"Stage {names['stage']} removed; database {names['database']} dropped.")
+            else:
+                print(f'Stage {names["stage"]} removed. Drop its database: DROP DATABASE "{names["database"]}";')
+    except StageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # a database error: say it plainly, the overlay was not touched
+        print(f"error: {type(exc).__name__}: {exc}".strip(), file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
