@@ -1,6 +1,5 @@
 """Accounts API: sign-up, tokens, me, and team management."""
 
-from django.db import transaction
 from django.http import Http404
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
@@ -162,12 +161,12 @@ class MemberDetailApi(APIView):
 
     @extend_schema(request=MemberDetailInputSerializer, responses=MemberOutput)
     def patch(self, request, membership_id: int):
+        membership = self._get(request, membership_id)  # another workspace's id is a 404 before anything else
         data = self.MemberDetailInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        with transaction.atomic():
-            membership = services.member_change_role(
-                actor=membership_of(request), membership=self._get(request, membership_id), **data.validated_data
-            )
+        membership = services.member_change_role(
+            actor=membership_of(request), membership=membership, **data.validated_data
+        )
         return Response(MemberOutput(membership).data)
 
     @extend_schema(responses={204: None})

@@ -1,0 +1,86 @@
+"""Tenancy, generated from the URL conf: another workspace's object is a 404 on every endpoint, lists never show it.
+
+Every URL pattern under /api/ that takes an object id must have a case here; a new endpoint without
+one fails `test_every_object_endpoint_has_a_tenancy_case`, so no endpoint can escape the check.
+"""
+
+from collections.abc import Callable
+
+import pytest
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+
+from apps.accounts.models import Membership
+from apps.tasks.models import TaskRun, TaskStatus
+
+pytestmark = pytest.mark.django_db
+
+
+def _member(other: Membership) -> dict:
+    return {"membership_id": other.id}
+
+
+def _task(other: Membership) -> dict:
+    run = TaskRun.objects.create(name="tests.tasks.sample_tasks.make_workspace", workspace=other.workspace)
+    TaskRun.objects.filter(pk=run.pk).update(status=TaskStatus.DEAD)
+    return {"task_id": run.id}
+
+
+# url name -> (make an object in the other workspace and return the url kwargs, methods to try)
+OBJECT_CASES: dict[str, tuple[Callable[[Membership], dict], list[str]]] = {
+    "member-detail": (_member, ["patch", "delete"]),
+    "task-detail": (_task, ["get"]),
+    "task-retry": (_task, ["post"]),
+}
+
+# list url name -> (make an object in the other workspace, return a value that must not appear in the body)
+LIST_CASES: dict[str, Callable[[Membership], str]] = {
+    "member-list": lambda other: other.user.email,
+    "task-list": lambda other: str(_task(other)["task_id"]),
+}
+
+# Paths with parameters that are not workspace objects (documented here so the check stays exhaustive).
+NOT_WORKSPACE_OBJECTS: set[str] = set()
+
+
+def _api_patterns(resolver=None, prefix="") -> list[tuple[str, URLPattern]]:
+    found = []
+    for entry in (resolver or get_resolver()).url_patterns:
+        route = prefix + str(entry.pattern)
+        if isinstance(entry, URLResolver):
+            found += _api_patterns(entry, route)
+        elif route.startswith("api/") and entry.name:
+            found.append((route, entry))
+    return found
+
+
+def test_every_object_endpoint_has_a_tenancy_case():
+    with_params = {p.name for route, p in _api_patterns() if "<" in route}
+    missing = with_params - set(OBJECT_CASES) - NOT_WORKSPACE_OBJECTS
+    assert not missing, f"endpoints without a tenancy case in tests/test_tenancy.py: {sorted(missing)}"
+
+
+def test_every_list_endpoint_has_a_tenancy_case():
+    lists = {p.name for route, p in _api_patterns() if "<" not in route and p.name.endswith("-list")}
+    missing = lists - set(LIST_CASES)
+    assert not missing, f"list endpoints without a tenancy case in tests/test_tenancy.py: {sorted(missing)}"
+
+
+@pytest.mark.parametrize("name", sorted(OBJECT_CASES))
+def test_other_workspace_object_is_404(name, owner_client, make_workspace):
+    make_kwargs, methods = OBJECT_CASES[name]
+    other = make_workspace("Tenant B")
+    url = reverse(name, kwargs=make_kwargs(other))
+    for method in methods:
+        response = getattr(owner_client, method)(url, {}, format="json")
+        assert response.status_code == 404, (method, url, response.content)
+        assert response.json()["error"]["code"] == "not_found"
+
+
+@pytest.mark.parametrize("name", sorted(LIST_CASES))
+def test_lists_never_show_another_workspace(name, owner_client, make_workspace):
+    other = make_workspace("Tenant B")
+    marker = LIST_CASES[name](other)
+    response = owner_client.get(reverse(name))
+    assert response.status_code == 200, response.content
+    assert "results" in response.json()
+    assert marker not in response.content.decode()
