@@ -72,6 +72,7 @@ INSTALLED_APPS = [
     "django_guid",
     "apps.accounts",
     "apps.tasks",
+    "apps.console",
 ]
 
 MIDDLEWARE = [

@@ -8,6 +8,7 @@ from project import views
 
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
+    path("console/", include("apps.console.urls")),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(authentication_classes=[], permission_classes=[]), name="schema"),
     path(
