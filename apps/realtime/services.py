@@ -1,4 +1,4 @@
-"""Realtime writes: publish an event to its workspace's topic.
+"""Realtime writes: publish an event to its workspace's topic, and issue an agent's connection details.
 
 Call the publish services from tasks (the callback step), never inside a request's transaction: a
 publish is a network round trip that cannot be rolled back. From a request, dispatch
@@ -6,11 +6,17 @@ apps.realtime.tasks.publish_event after commit instead (docs/realtime.md).
 """
 
 import logging
+import secrets
 from collections.abc import Iterable, Mapping
+from urllib.parse import urlsplit
 
+from django.conf import settings
+
+from apps.accounts.models import Membership
 from apps.realtime import topics
 from apps.realtime.backends import get_backend
 from apps.realtime.events import Event, InvalidEvent, event_source_get
+from apps.realtime.tokens import realtime_token_issue
 
 logger = logging.getLogger(__name__)
 
@@ -123,3 +129,41 @@ def event_source_publish(*, ref: Mapping) -> dict | None:
         logger.info("realtime event source had nothing to publish", extra={"ref": dict(ref)})
         return None
     return event_send(event=event)
+
+
+# ------------------------------------------------------------------------------
+# Connecting a browser
+# ------------------------------------------------------------------------------
+def _websocket_url() -> str | None:
+    if settings.REALTIME_WS_URL:
+        return settings.REALTIME_WS_URL
+    broker = urlsplit(settings.MQTT_URL) if settings.MQTT_URL else None
+    if broker is None or not broker.hostname:
+        return None
+    # Mosquitto's conventional websockets listener (docs/realtime.md has the two lines of its config).
+    return f"{'wss' if broker.scheme == 'mqtts' else 'ws'}://{broker.hostname}:9001"
+
+
+def connection_issue(*, membership: Membership) -> dict:
+    """What the member's browser needs to listen: url, client id, topics, and (in AWS) a short-lived credential."""
+    workspace_id, user_id = membership.workspace_id, membership.user_id
+    client_id = f"{settings.REALTIME_TOPIC_ROOT}-{workspace_id}-{user_id}-{secrets.token_hex(6)}"
+    details: dict = {
+        "backend": settings.REALTIME_BACKEND,
+        "url": None,
+        "client_id": client_id,
+        "topics": topics.subscribe_filters(workspace_id=workspace_id, user_id=user_id),
+        "qos": 1,
+        "credentials": None,
+        "expires_at": None,
+    }
+    if settings.REALTIME_BACKEND == "mqtt":
+        details["url"] = _websocket_url()
+    elif settings.REALTIME_BACKEND == "iot":
+        authorizer = settings.REALTIME_IOT_AUTHORIZER
+        endpoint = get_backend().data_endpoint()
+        token, expires_at = realtime_token_issue(user_id=user_id, workspace_id=workspace_id, client_id=client_id)
+        details["url"] = f"wss://{endpoint}/mqtt?x-amz-customauthorizer-name={authorizer}"
+        details["credentials"] = {"username": f"cue?x-amz-customauthorizer-name={authorizer}", "password": token}
+        details["expires_at"] = expires_at
+    return details

@@ -10,6 +10,7 @@ from moto.iotdata.models import iotdata_backends
 
 from apps.realtime import services
 from apps.realtime.backends import IotBackend, PublishFailed, get_backend
+from apps.realtime.tokens import realtime_token_verify
 from tests.realtime import sources
 from tests.support.events import ACCOUNT, REGION
 
@@ -114,3 +115,23 @@ def test_a_refused_publish_raises_publish_failed(iot_backend):
     with pytest.raises(PublishFailed, match="ForbiddenException|Not authorized"):
         services.event_publish(workspace_id=1, topic_suffix="conversations/1/x", payload_type="x", data={})
     assert published_to_moto() == []
+
+
+def test_connection_details_in_aws(iot_backend, agent_client):
+    """wss URL on the ATS endpoint naming the authorizer, the member's topics, and a realtime token."""
+    response = agent_client.get("/api/realtime/connection")
+    assert response.status_code == 200
+    body = response.json()
+    membership = agent_client.membership
+    endpoint = iot_backend.data_endpoint()
+    assert body["backend"] == "iot"
+    assert body["url"] == f"wss://{endpoint}/mqtt?x-amz-customauthorizer-name=cue-realtime"
+    assert body["credentials"]["username"] == "cue?x-amz-customauthorizer-name=cue-realtime"
+    claims = realtime_token_verify(body["credentials"]["password"])
+    assert (claims.workspace_id, claims.user_id, claims.client_id) == (
+        membership.workspace_id,
+        membership.user_id,
+        body["client_id"],
+    )
+    assert body["expires_at"] == claims.expires_at.isoformat().replace("+00:00", "Z")
+    assert response["Cache-Control"] == "no-store"
