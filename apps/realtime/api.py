@@ -1,12 +1,20 @@
 """Realtime API: what a signed-in agent's browser needs to subscribe to its workspace's events."""
 
 from drf_spectacular.utils import extend_schema
-from rest_framework import serializers
+from rest_framework import serializers, status
+from rest_framework.exceptions import APIException
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.accounts.permissions import membership_of
 from apps.realtime import services
+from apps.realtime.backends import RealtimeUnavailable
+
+
+class RealtimeServiceUnavailable(APIException):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = "Realtime is unavailable right now; poll the REST API and try again later."
+    default_code = "realtime_unavailable"
 
 
 class RealtimeCredentialsOutputSerializer(serializers.Serializer):
@@ -28,7 +36,10 @@ class RealtimeConnectionApi(APIView):
 
     @extend_schema(responses=RealtimeConnectionOutputSerializer)
     def get(self, request):
-        details = services.connection_issue(membership=membership_of(request))
+        try:
+            details = services.connection_issue(membership=membership_of(request))
+        except RealtimeUnavailable as exc:
+            raise RealtimeServiceUnavailable from exc
         response = Response(self.RealtimeConnectionOutputSerializer(details).data)
         response["Cache-Control"] = "no-store"  # it carries a credential
         return response

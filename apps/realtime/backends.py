@@ -16,7 +16,11 @@ from django.conf import settings
 logger = logging.getLogger(__name__)
 
 
-class PublishFailed(Exception):
+class RealtimeUnavailable(Exception):
+    """The broker or AWS IoT cannot be reached or refuses Cue (network, credentials, permissions)."""
+
+
+class PublishFailed(RealtimeUnavailable):
     """The broker did not take the message. Raised out of the publish task so the backbone retries it."""
 
 
@@ -194,9 +198,13 @@ class IotBackend:
         with self._lock:
             if not self._endpoint:
                 import boto3
+                from botocore.exceptions import BotoCoreError, ClientError
 
                 iot = boto3.client("iot", region_name=self.region, config=self._boto_config())
-                self._endpoint = iot.describe_endpoint(endpointType="iot:Data-ATS")["endpointAddress"]
+                try:
+                    self._endpoint = iot.describe_endpoint(endpointType="iot:Data-ATS")["endpointAddress"]
+                except (BotoCoreError, ClientError) as exc:
+                    raise RealtimeUnavailable(f"cannot discover the AWS IoT data endpoint: {exc}") from exc
                 logger.info("iot data endpoint discovered", extra={"endpoint": self._endpoint})
             return self._endpoint
 
@@ -218,7 +226,7 @@ class IotBackend:
 
         try:
             self.data_client().publish(topic=topic, qos=1, payload=payload)
-        except (BotoCoreError, ClientError) as exc:
+        except (BotoCoreError, ClientError, RealtimeUnavailable) as exc:
             raise PublishFailed(f"AWS IoT publish to {topic} failed: {exc}") from exc
 
     def close(self) -> None:

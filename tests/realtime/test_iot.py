@@ -135,3 +135,18 @@ def test_connection_details_in_aws(iot_backend, agent_client):
     )
     assert body["expires_at"] == claims.expires_at.isoformat().replace("+00:00", "Z")
     assert response["Cache-Control"] == "no-store"
+
+
+def test_connection_details_when_iot_cannot_be_reached(settings, agent_client, aws_calls):
+    """Endpoint discovery refused (say, the role lacks iot:DescribeEndpoint): a clear 503, not a 500."""
+    settings.REALTIME_BACKEND, settings.REALTIME_IOT_ENDPOINT = "iot", ""
+
+    def forbidden(request, **kwargs):
+        return AWSResponse(request.url, 403, {"x-amzn-ErrorType": "AccessDeniedException"}, _Raw(b"{}"))
+
+    boto3.DEFAULT_SESSION.events.register("before-send.iot.DescribeEndpoint", forbidden)
+    response = agent_client.get("/api/realtime/connection")
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "realtime_unavailable"
+    with pytest.raises(PublishFailed, match="cannot discover the AWS IoT data endpoint"):
+        services.event_publish(workspace_id=1, topic_suffix="conversations/1/x", payload_type="x", data={})
