@@ -1,6 +1,7 @@
 """Cue's settings: every value read from the environment, here and nowhere else."""
 
 import os
+import re
 from datetime import timedelta
 from pathlib import Path
 
@@ -72,6 +73,7 @@ INSTALLED_APPS = [
     "django_guid",
     "apps.accounts",
     "apps.tasks",
+    "apps.realtime",
     "apps.console",
 ]
 
@@ -214,6 +216,35 @@ CUE_TASK_CLAIM_SECONDS = int(os.environ.get("CUE_TASK_CLAIM_SECONDS", "900"))
 CUE_TASK_DEADLINE_MARGIN_SECONDS = float(os.environ.get("CUE_TASK_DEADLINE_MARGIN_SECONDS", "3"))
 # A row not marked sent this long after it was recorded is sent again by the sweeper.
 CUE_TASK_UNSENT_GRACE_SECONDS = int(os.environ.get("CUE_TASK_UNSENT_GRACE_SECONDS", "30"))
+
+# ------------------------------------------------------------------------------
+# Realtime (apps.realtime): events pushed to agents over MQTT; see docs/realtime.md
+# ------------------------------------------------------------------------------
+REALTIME_BACKEND = os.environ.get("REALTIME_BACKEND", "log").strip().lower() or "log"
+if REALTIME_BACKEND not in {"iot", "mqtt", "log"}:
+    raise ImproperlyConfigured(f"REALTIME_BACKEND must be iot, mqtt or log, not {REALTIME_BACKEND!r}.")
+MQTT_URL = os.environ.get("MQTT_URL", "").strip()
+if REALTIME_BACKEND == "mqtt" and not MQTT_URL:
+    raise ImproperlyConfigured("REALTIME_BACKEND=mqtt needs MQTT_URL, e.g. mqtt://127.0.0.1:1883.")
+# What a browser connects to with the mqtt backend; derived from MQTT_URL (port 9001) when empty.
+REALTIME_WS_URL = os.environ.get("REALTIME_WS_URL", "").strip()
+# Stages in one AWS account share one IoT topic space and each numbers its workspaces from 1: every
+# stage but production gets a root of its own (Zappa sets STAGE), so dev's workspace 1 is not staging's.
+_STAGE = os.environ.get("STAGE", "").strip()
+_STAGED = _STAGE and _STAGE != "production"
+REALTIME_TOPIC_ROOT = os.environ.get("REALTIME_TOPIC_ROOT", f"cue-{_STAGE}" if _STAGED else "cue").strip()
+if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", REALTIME_TOPIC_ROOT):
+    raise ImproperlyConfigured("REALTIME_TOPIC_ROOT must be 1-64 letters, digits, '_' or '-'.")
+# The account's ATS data endpoint host; discovered once per cold start with iot:DescribeEndpoint when empty.
+REALTIME_IOT_ENDPOINT = os.environ.get("REALTIME_IOT_ENDPOINT", "").strip()
+# The IoT custom authorizer (one per stage, pointing at the stage's function) that browsers name.
+REALTIME_IOT_AUTHORIZER = os.environ.get(
+    "REALTIME_IOT_AUTHORIZER", f"cue-realtime-{_STAGE}" if _STAGE else "cue-realtime"
+).strip()
+# Lifetime of the credential GET /api/realtime/connection hands out (a connection never outlives it by much).
+REALTIME_TOKEN_SECONDS = int(os.environ.get("REALTIME_TOKEN_SECONDS", "900"))
+# How long an MQTT publish waits for its PUBACK (and a connect for its CONNACK) before it counts as failed.
+REALTIME_PUBLISH_TIMEOUT_SECONDS = float(os.environ.get("REALTIME_PUBLISH_TIMEOUT_SECONDS", "5"))
 
 # ------------------------------------------------------------------------------
 # Email

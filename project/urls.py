@@ -18,6 +18,7 @@ urlpatterns = [
     ),
     path("api/", include("apps.accounts.urls")),
     path("api/", include("apps.tasks.urls")),
+    path("api/", include("apps.realtime.urls")),
 ]
 
 handler400 = "project.api.handler400"

@@ -7,6 +7,7 @@ import uuid
 from pathlib import Path
 
 from django.conf import settings
+from django.urls import set_script_prefix
 
 from tests.support.events import LambdaContext, sns_event
 
@@ -53,6 +54,9 @@ class Handler:
         LambdaHandler._LambdaHandler__instance = None
         LambdaHandler.settings = None
         sys.modules.pop("zappa_settings", None)
+        # Requests through API Gateway set Django's script prefix to the stage (/dev/): a thread-local
+        # that would otherwise leak into later tests (STATIC_URL would read /dev/static/).
+        set_script_prefix("/")
         if str(self.settings_dir) in sys.path:
             sys.path.remove(str(self.settings_dir))
         # The handler writes its stage's environment into os.environ; give the rest of the suite its own back.
