@@ -170,20 +170,19 @@ def main() -> int:
         AWS.reset()
         emulated, answers = through_emulator(owner, token, args.samples, args.warmup, settings_dir)
     rows = [
-        ("in-process: handler(event), SNS drained and delivered at once", baseline),
-        ("emulator: HTTP, SNS via moto's server, deliverer (delay 0)", emulated),
-        ("emulator: HTTP answer only (202, task not yet run)", answers),
+        ("in-process: handler(event), then the SNS message delivered", baseline),
+        ("emulator: HTTP -> handler -> SNS (moto) -> deliverer -> handler", emulated),
+        ("emulator: the HTTP answer (202) alone", answers),
     ]
-    print(f"Task retry end to end (answer -> task finished), stage {STAGE}, {args.samples} samples each")
+    print(f"Task retry, request sent -> task finished; stage {STAGE}, {args.samples} samples each")
     print(f"{'path':<66} {'median':>9} {'p95':>9}")
     for label, values in rows:
         median, p95 = figures(values)
         print(f"{label:<66} {median:7.1f} ms {p95:7.1f} ms")
-    ratio = statistics.median(emulated) / statistics.median(baseline)
-    print(
-        f"emulator / in-process (median): {ratio:.2f}x; answer / end to end: "
-        f"{statistics.median(answers) / statistics.median(emulated):.0%}"
-    )
+    print(f"emulator / in-process (median): {statistics.median(emulated) / statistics.median(baseline):.2f}x")
+    # Over 100 %: the task ran in another container while the answer was on its way (in-process runs them in turn).
+    share = statistics.median(answers) / statistics.median(emulated)
+    print(f"emulator answer / emulator end to end (median): {share:.0%}")
     TaskRun.objects.filter(name=TASK).delete()
     AWS.stop()
     return 0
