@@ -62,6 +62,26 @@ def resolved(settings: dict, stage: str) -> dict:
     return dict(config)
 
 
+def write_overlay(settings_path: Path, stage: str, overrides: dict, out_dir: Path) -> Path:
+    """`zappa_settings.json` in out_dir: the settings with one stage's own entry updated; the source is untouched."""
+    settings = json.loads(settings_path.read_text())
+    if stage not in settings:
+        raise KeyError(f"no stage {stage!r} in {settings_path}")
+    overlay = copy.deepcopy(settings)
+    overlay[stage].update(overrides)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    target = out_dir / "zappa_settings.json"
+    target.write_text(json.dumps(overlay, indent=4) + "\n")
+    return target
+
+
+def function_name(config: dict, stage: str) -> str:
+    """The stage's Lambda function, named as Zappa names it: `<project_name>-<stage>`, slugified."""
+    import slugify  # Zappa's own dependency
+
+    return slugify.slugify(f"{config['project_name']}-{stage}")
+
+
 def overlay_path(stage: str, root: Path = ROOT) -> Path:
     return root / f"zappa_settings.{stage}.json"
 
