@@ -76,7 +76,8 @@ class WebhookDelivery(models.Model):
 
     Unique on (workspace, notification id): Intercom's redeliveries of a notification insert
     nothing and dispatch nothing. The raw body is kept (not re-serialised) so it can be
-    verified again and processed again.
+    verified again and processed again. The row is also its own outbox: one still `received`
+    long after it arrived (its dispatch was lost) is dispatched again by a scheduled job.
     """
 
     workspace = models.ForeignKey("accounts.Workspace", on_delete=models.CASCADE, related_name="intercom_deliveries")
@@ -88,13 +89,19 @@ class WebhookDelivery(models.Model):
     event_created_at = models.DateTimeField(null=True, blank=True)
     received_at = models.DateTimeField()
     processed_at = models.DateTimeField(null=True, blank=True)
+    redispatched_at = models.DateTimeField(null=True, blank=True)
     result = models.JSONField(null=True, blank=True)
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["workspace", "notification_id"], name="integrations_delivery_notif_uniq")
         ]
-        indexes = [models.Index(fields=["workspace", "received_at"], name="integrations_delivery_ws_idx")]
+        indexes = [
+            models.Index(fields=["workspace", "received_at"], name="integrations_delivery_ws_idx"),
+            models.Index(
+                fields=["received_at"], name="integrations_delivery_open_idx", condition=models.Q(status="received")
+            ),
+        ]
         verbose_name_plural = "webhook deliveries"
 
     def __str__(self) -> str:

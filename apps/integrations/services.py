@@ -3,6 +3,7 @@
 import logging
 import secrets
 from dataclasses import dataclass, field
+from datetime import timedelta
 from urllib.parse import urlencode
 
 from django.conf import settings
@@ -305,8 +306,10 @@ def _delivery_insert(*, workspace_id: int, notification: payloads.Notification, 
 def webhook_receive(*, body: bytes, signature: str | None) -> Answer:
     """Everything the webhook endpoint does, in order; nothing is stored or sent unless every check passed.
 
-    Queries: one to find the connection, one to insert the delivery, then the task's ledger row
-    and its sent mark: four for a new delivery, two for a redelivery.
+    Four statements for a new delivery (find the connection, insert the delivery, the task's
+    ledger row, its sent mark), two for a redelivery. No transaction wraps the two inserts: the
+    delivery row commits first, and if the process dies before its task is recorded, the
+    redispatch job finds it still `received` and dispatches it then.
     """
     given = signatures.well_formed_hub_signature(signature)
     if given is None:
@@ -334,12 +337,36 @@ def webhook_receive(*, body: bytes, signature: str | None) -> Answer:
         return Answer(200, {"status": "ignored"})
     from apps.integrations.tasks import process_delivery
 
-    with transaction.atomic():
-        delivery_id = _delivery_insert(workspace_id=conn.workspace_id, notification=notification, body=text)
-        if delivery_id is None:
-            return Answer(200, {"status": "duplicate"})
-        process_delivery.dispatch(args=[delivery_id], workspace_id=conn.workspace_id)
+    delivery_id = _delivery_insert(workspace_id=conn.workspace_id, notification=notification, body=text)
+    if delivery_id is None:
+        return Answer(200, {"status": "duplicate"})
+    process_delivery.dispatch(args=[delivery_id], workspace_id=conn.workspace_id)
     return Answer(200, {"status": "accepted"})
+
+
+REDISPATCH_AFTER = timedelta(minutes=10)
+
+
+def deliveries_redispatch_stale(*, now=None, limit: int = 500) -> int:
+    """Dispatch again, once, each delivery still unprocessed long after it arrived (its task was lost or is stuck).
+
+    Processing is idempotent (a processed delivery is left alone), so a second task is harmless.
+    """
+    now = now or timezone.now()
+    from apps.integrations.tasks import process_delivery
+
+    with transaction.atomic():
+        stale = list(
+            WebhookDelivery.objects.select_for_update(skip_locked=True)
+            .filter(status=DeliveryStatus.RECEIVED, received_at__lt=now - REDISPATCH_AFTER, redispatched_at=None)
+            .only("id", "workspace_id")[:limit]
+        )
+        WebhookDelivery.objects.filter(pk__in=[d.pk for d in stale]).update(redispatched_at=now)
+        for delivery in stale:
+            process_delivery.dispatch(args=[delivery.id], workspace_id=delivery.workspace_id)
+    if stale:
+        logger.warning("intercom deliveries dispatched again", extra={"count": len(stale)})
+    return len(stale)
 
 
 # ------------------------------------------------------------------------------

@@ -177,14 +177,13 @@ def test_only_post(client, connection):
 
 
 def test_view_queries_before_commit(connection, post_webhook, django_assert_max_num_queries):
-    """Find the connection, insert the delivery, record the task (its sent mark comes after commit).
-
-    Inside the test's transaction the atomic block is a savepoint (two more statements); in
-    production it is BEGIN/COMMIT. The Lambda-path test counts a real delivery: at most four.
-    """
+    """Find the connection, insert the delivery, record the task (its sent mark comes after commit, in the
+    Lambda-path test, which counts four)."""
     payload = Conversation(2).user_replied()
-    with django_assert_max_num_queries(3 + 2):
+    with django_assert_max_num_queries(3):
         assert post_webhook(payload).status_code == 200
+    with django_assert_max_num_queries(2):
+        assert post_webhook(payload).json() == {"status": "duplicate"}
 
 
 # ------------------------------------------------------------------------------
