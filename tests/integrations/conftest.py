@@ -1,6 +1,7 @@
 """Fixtures for the Intercom integration: connected workspaces, signed posts, and Intercom's API on 127.0.0.1."""
 
 import pytest
+import requests
 
 from apps.integrations.models import ConnectionMethod, IntercomConnection
 from tests.integrations.intercom_payloads import APP_ID, APP_SECRET, encode, hub_signature
@@ -65,4 +66,7 @@ def intercom_api(httpserver, settings):
     settings.INTERCOM_OAUTH_TOKEN_URL = base + "/auth/eagle/token"
     settings.INTERCOM_HTTP_READ_TIMEOUT_SECONDS = 0.3
     settings.INTERCOM_HTTP_CONNECT_TIMEOUT_SECONDS = 0.5
-    return httpserver
+    yield httpserver
+    # The server answers one request at a time: this one returns only after any slow handler a
+    # timed-out client left behind, so its log entry cannot leak into the next test's log.
+    requests.get(httpserver.url_for("/__drain__"), timeout=5)
