@@ -25,6 +25,7 @@ CANVAS_MAX_BYTES = 60_000
 SUGGESTION_LIMIT = 5
 SUGGESTION_PREVIEW_CHARS = 1_000
 REPLY_INPUT_ID = "reply_text"
+NOT_CONNECTED = "This Intercom workspace is not connected to Cue yet."
 
 
 def _suggestions_selectors():
@@ -154,7 +155,7 @@ def canvas_initialize(*, body: bytes, signature: str | None) -> Answer:
     if refusal:
         return refusal
     if conn is None:
-        return Answer(200, message_canvas("This Intercom workspace is not connected to Cue yet."))
+        return Answer(200, message_canvas(NOT_CONNECTED))
     conversation = _conversation_of(payload, conn)
     return Answer(200, suggestions_canvas(suggestions_for(conversation)))
 
@@ -172,7 +173,7 @@ def canvas_submit(*, body: bytes, signature: str | None) -> Answer:
     if refusal:
         return refusal
     if conn is None:
-        return Answer(200, message_canvas("This Intercom workspace is not connected to Cue yet."))
+        return Answer(200, message_canvas(NOT_CONNECTED))
     component_id = payload.get("component_id")
     if not isinstance(component_id, str) or not component_id:
         return refuse(400, "invalid_payload", "component_id: a submit names the component clicked.")

@@ -24,32 +24,28 @@ def _refuse_early(request) -> JsonResponse | None:
     return None
 
 
-def _answer(answer: services.Answer) -> JsonResponse:
+def _signed_endpoint(request, receive, signature_header: str) -> JsonResponse:
+    """The shape all three share: refuse early, then hand the raw body and its signature to the service."""
+    refusal = _refuse_early(request)
+    if refusal:
+        return refusal
+    answer: services.Answer = receive(body=request.body, signature=request.headers.get(signature_header))
     return JsonResponse(answer.body, status=answer.status)
 
 
 @csrf_exempt
 def intercom_webhook(request):
     """POST /webhooks/intercom: verify, store, dispatch, answer; nothing slow happens here."""
-    refusal = _refuse_early(request)
-    if refusal:
-        return refusal
-    return _answer(services.webhook_receive(body=request.body, signature=request.headers.get("X-Hub-Signature")))
+    return _signed_endpoint(request, services.webhook_receive, "X-Hub-Signature")
 
 
 @csrf_exempt
 def canvas_initialize(request):
     """POST /intercom/canvas/initialize: the sidebar for a conversation."""
-    refusal = _refuse_early(request)
-    if refusal:
-        return refusal
-    return _answer(canvas.canvas_initialize(body=request.body, signature=request.headers.get("X-Body-Signature")))
+    return _signed_endpoint(request, canvas.canvas_initialize, "X-Body-Signature")
 
 
 @csrf_exempt
 def canvas_submit(request):
     """POST /intercom/canvas/submit: an agent's click in the sidebar."""
-    refusal = _refuse_early(request)
-    if refusal:
-        return refusal
-    return _answer(canvas.canvas_submit(body=request.body, signature=request.headers.get("X-Body-Signature")))
+    return _signed_endpoint(request, canvas.canvas_submit, "X-Body-Signature")

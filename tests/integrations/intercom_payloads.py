@@ -70,6 +70,7 @@ def ping(app_id: str = APP_ID, created_at: int = 1553288147) -> dict:
 
 
 def part_v1(part_type: str, *, author: dict, author_type: str, body: str | None, created_at: int, assigned_to=None):
+    """A conversation part as API 1.x webhooks carry it."""
     return {
         "type": "conversation_part",
         "id": str(next(_ids)),
@@ -86,25 +87,12 @@ def part_v1(part_type: str, *, author: dict, author_type: str, body: str | None,
 
 
 def part_v2(part_type: str, *, author: dict, author_type: str, body: str | None, created_at: int, assigned_to=None):
-    return {
-        "type": "conversation_part",
-        "id": str(next(_ids)),
-        "part_type": part_type,
-        "body": body,
-        "created_at": created_at,
-        "updated_at": created_at,
-        "notified_at": created_at,
-        "assigned_to": assigned_to,
-        "author": {
-            "id": author["id"],
-            "type": author_type,
-            "name": author.get("name"),
-            "email": author.get("email", ""),
-            "from_ai_agent": False,
-            "is_ai_answer": False,
-        },
-        "attachments": [],
-        "external_id": None,
+    """A conversation part as API 2.x webhooks carry it: 1.x's fields and more."""
+    part = part_v1(
+        part_type, author=author, author_type=author_type, body=body, created_at=created_at, assigned_to=assigned_to
+    )
+    part["author"] |= {"email": author.get("email", ""), "from_ai_agent": False, "is_ai_answer": False}
+    return part | {
         "redacted": False,
         "metadata": {},
         "email_message_metadata": None,
