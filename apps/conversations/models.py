@@ -1,7 +1,6 @@
 """Conversations and their messages, mirrored from Intercom per workspace."""
 
 from django.db import models
-from django.db.models import F
 
 
 class ConversationState(models.TextChoices):
@@ -46,19 +45,10 @@ class Conversation(models.Model):
             models.UniqueConstraint(fields=["workspace", "intercom_id"], name="conversations_ws_intercom_uniq")
         ]
         indexes = [
-            # Match the list's order (newest first, never-dated last) so a page is an index scan.
+            # The list's order (newest first), so a page is an index scan.
+            models.Index(fields=["workspace", "-updated_at_intercom", "-id"], name="conversations_ws_updated_idx"),
             models.Index(
-                F("workspace"),
-                F("updated_at_intercom").desc(nulls_last=True),
-                F("id").desc(),
-                name="conversations_ws_updated_idx",
-            ),
-            models.Index(
-                F("workspace"),
-                F("state"),
-                F("updated_at_intercom").desc(nulls_last=True),
-                F("id").desc(),
-                name="conversations_ws_state_idx",
+                fields=["workspace", "state", "-updated_at_intercom", "-id"], name="conversations_ws_state_idx"
             ),
             models.Index(fields=["workspace", "assignee_id"], name="conversations_ws_assignee_idx"),
         ]

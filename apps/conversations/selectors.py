@@ -27,7 +27,7 @@ def conversation_list(
     if q:
         matching = Message.objects.filter(workspace=workspace, conversation=OuterRef("pk"), body_text__icontains=q)
         conversations = conversations.filter(Exists(matching))
-    return conversations.order_by(F("updated_at_intercom").desc(nulls_last=True), "-id")
+    return conversations.order_by("-updated_at_intercom", "-id")
 
 
 def conversation_get(*, workspace: Workspace, conversation_id: int) -> Conversation:
