@@ -29,7 +29,7 @@ class Conversation(models.Model):
     customer_name = models.CharField(max_length=200, blank=True)
     customer_email = models.CharField(max_length=254, blank=True)
     tags = models.JSONField(default=list, blank=True)
-    intercom_url = models.URLField(max_length=500, blank=True)
+    intercom_url = models.CharField(max_length=500, blank=True)
     snoozed_until = models.DateTimeField(null=True, blank=True)
     created_at_intercom = models.DateTimeField(null=True, blank=True)
     updated_at_intercom = models.DateTimeField(null=True, blank=True)
