@@ -34,6 +34,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+from cryptography.fernet import Fernet
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(BASE_DIR))
 
@@ -95,12 +97,13 @@ print(token_pair_for(user)["access"])
 """
 
 
-def prepare_cue_database(url: str, secret_key: str) -> str:
+def prepare_cue_database(url: str, secret_key: str, field_key: str) -> str:
     """Migrate the bench database and return an access token for a member (created once)."""
     ensure_database(url)
     env = os.environ | {
         "DJANGO_SETTINGS_MODULE": "project.settings",
         "DJANGO_SECRET_KEY": secret_key,
+        "CUE_FIELD_KEY": field_key,
         "DATABASE_URL": url,
         "JWT_ACCESS_MINUTES": "600",  # outlives any number of runs
     }
@@ -197,12 +200,16 @@ def main() -> None:
     args = parse_args()
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's server: no access log
     secret_key = secrets.token_urlsafe(50)
-    token = prepare_cue_database(args.database_url, secret_key)
+    field_key = Fernet.generate_key().decode()
+    token = prepare_cue_database(args.database_url, secret_key, field_key)
     cue_dev = cue_stage_config("dev")
 
     moto = MotoServer().start()
     try:
-        moto.put_remote_env(cue_dev["remote_env"], {"DJANGO_SECRET_KEY": secret_key, "DATABASE_URL": args.database_url})
+        moto.put_remote_env(
+            cue_dev["remote_env"],
+            {"DJANGO_SECRET_KEY": secret_key, "DATABASE_URL": args.database_url, "CUE_FIELD_KEY": field_key},
+        )
         aws_env = moto.env()
         with tempfile.TemporaryDirectory(prefix="coldstart-") as tmp:
             work = Path(tmp)

@@ -1,5 +1,7 @@
 """Cue's settings: every value read from the environment, here and nowhere else."""
 
+import base64
+import hashlib
 import os
 import re
 from datetime import timedelta
@@ -73,6 +75,9 @@ INSTALLED_APPS = [
     "django_guid",
     "apps.accounts",
     "apps.tasks",
+    "apps.integrations",
+    "apps.conversations",
+    "apps.suggestions",
     "apps.realtime",
     "apps.console",
 ]
@@ -245,6 +250,48 @@ REALTIME_IOT_AUTHORIZER = os.environ.get(
 REALTIME_TOKEN_SECONDS = int(os.environ.get("REALTIME_TOKEN_SECONDS", "900"))
 # How long an MQTT publish waits for its PUBACK (and a connect for its CONNACK) before it counts as failed.
 REALTIME_PUBLISH_TIMEOUT_SECONDS = float(os.environ.get("REALTIME_PUBLISH_TIMEOUT_SECONDS", "5"))
+
+# ------------------------------------------------------------------------------
+# Encryption of stored secrets (project.encryption)
+# ------------------------------------------------------------------------------
+# Comma-separated Fernet keys, newest first: the first encrypts, all decrypt (rotation
+# with MultiFernet). Production refuses to start without one; only debug derives a key.
+CUE_FIELD_KEYS = env_list("CUE_FIELD_KEY")
+if not CUE_FIELD_KEYS:
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "CUE_FIELD_KEY is not set. Set it to a Fernet key "
+            "(python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'), "
+            "or set DJANGO_DEBUG=1 for local development."
+        )
+    _derived = hashlib.sha256(f"cue-field-key:{SECRET_KEY}".encode()).digest()
+    CUE_FIELD_KEYS = [base64.urlsafe_b64encode(_derived).decode()]
+
+# ------------------------------------------------------------------------------
+# Intercom (apps.integrations)
+# ------------------------------------------------------------------------------
+# Cue's public Intercom app: OAuth installs, and the secret that signs its webhooks and Canvas Kit requests.
+INTERCOM_CLIENT_ID = os.environ.get("INTERCOM_CLIENT_ID", "")
+INTERCOM_CLIENT_SECRET = os.environ.get("INTERCOM_CLIENT_SECRET", "")
+INTERCOM_OAUTH_AUTHORIZE_URL = os.environ.get("INTERCOM_OAUTH_AUTHORIZE_URL", "https://app.intercom.com/oauth")
+INTERCOM_OAUTH_TOKEN_URL = os.environ.get("INTERCOM_OAUTH_TOKEN_URL", "https://api.intercom.io/auth/eagle/token")
+# Where the browser lands after the OAuth callback (?intercom=connected or ?intercom=error&reason=...).
+INTERCOM_OAUTH_RETURN_URL = os.environ.get("INTERCOM_OAUTH_RETURN_URL", "/console/")
+# Each region's REST API host: a workspace's data lives in one region and its token works only there.
+INTERCOM_API_HOSTS = {
+    "us": os.environ.get("INTERCOM_API_HOST_US", "https://api.intercom.io"),
+    "eu": os.environ.get("INTERCOM_API_HOST_EU", "https://api.eu.intercom.io"),
+    "au": os.environ.get("INTERCOM_API_HOST_AU", "https://api.au.intercom.io"),
+}
+# The REST API version pinned on new connections (sent as Intercom-Version).
+INTERCOM_API_VERSION = os.environ.get("INTERCOM_API_VERSION", "2.11")
+INTERCOM_HTTP_CONNECT_TIMEOUT_SECONDS = float(os.environ.get("INTERCOM_HTTP_CONNECT_TIMEOUT_SECONDS", "3"))
+INTERCOM_HTTP_READ_TIMEOUT_SECONDS = float(os.environ.get("INTERCOM_HTTP_READ_TIMEOUT_SECONDS", "10"))
+INTERCOM_HTTP_MAX_RETRIES = int(os.environ.get("INTERCOM_HTTP_MAX_RETRIES", "3"))
+# A Retry-After longer than this is not slept through in the invocation: the task backs off instead.
+INTERCOM_HTTP_MAX_RETRY_WAIT_SECONDS = float(os.environ.get("INTERCOM_HTTP_MAX_RETRY_WAIT_SECONDS", "20"))
+# Webhook and Canvas Kit bodies over this are refused (413) before they are verified or stored.
+INTERCOM_WEBHOOK_MAX_BYTES = int(os.environ.get("INTERCOM_WEBHOOK_MAX_BYTES", str(1024 * 1024)))
 
 # ------------------------------------------------------------------------------
 # Email

@@ -4,6 +4,8 @@ import os
 
 os.environ.setdefault("DJANGO_SECRET_KEY", "test-secret-key-not-for-any-deployed-stage-0123456789")
 os.environ.setdefault("DJANGO_SECURE_SSL_REDIRECT", "0")
+# A fixed Fernet key for tests only (never a deployed stage's).
+os.environ.setdefault("CUE_FIELD_KEY", "dGVzdC1maWVsZC1rZXktMDEyMzQ1Njc4OWFiY2RlZjA=")
 
 from project.settings import *  # noqa: E402,F403
 from project.settings import ALLOWED_HOSTS, REST_FRAMEWORK  # noqa: E402

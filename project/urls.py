@@ -4,6 +4,8 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from apps.integrations.urls import api_urlpatterns as intercom_api_urls
+from apps.integrations.urls import intercom_urlpatterns
 from project import views
 
 urlpatterns = [
@@ -19,6 +21,9 @@ urlpatterns = [
     path("api/", include("apps.accounts.urls")),
     path("api/", include("apps.tasks.urls")),
     path("api/", include("apps.realtime.urls")),
+    path("api/", include(intercom_api_urls)),
+    path("api/", include("apps.conversations.urls")),
+    path("", include(intercom_urlpatterns)),
 ]
 
 handler400 = "project.api.handler400"

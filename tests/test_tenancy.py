@@ -10,6 +10,7 @@ import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from apps.accounts.models import Membership
+from apps.conversations.models import Conversation
 from apps.tasks.models import TaskRun, TaskStatus
 
 pytestmark = pytest.mark.django_db
@@ -25,17 +26,26 @@ def _task(other: Membership) -> dict:
     return {"task_id": run.id}
 
 
+def _conversation(other: Membership) -> dict:
+    conversation = Conversation.objects.create(
+        workspace=other.workspace, intercom_id="tenant-b-conv", customer_email="secret-b@example.com"
+    )
+    return {"conversation_id": conversation.id}
+
+
 # url name -> (make an object in the other workspace and return the url kwargs, methods to try)
 OBJECT_CASES: dict[str, tuple[Callable[[Membership], dict], list[str]]] = {
     "member-detail": (_member, ["patch", "delete"]),
     "task-detail": (_task, ["get"]),
     "task-retry": (_task, ["post"]),
+    "conversation-detail": (_conversation, ["get"]),
 }
 
 # list url name -> (make an object in the other workspace, return a value that must not appear in the body)
 LIST_CASES: dict[str, Callable[[Membership], str]] = {
     "member-list": lambda other: other.user.email,
     "task-list": lambda other: str(_task(other)["task_id"]),
+    "conversation-list": lambda other: _conversation(other) and "secret-b@example.com",
 }
 
 # Paths with parameters that are not workspace objects (documented here so the check stays exhaustive).

@@ -49,6 +49,11 @@ def remote_env_values(args, environ: dict[str, str]) -> tuple[dict[str, str], li
     if not values.get("DJANGO_SECRET_KEY"):
         values["DJANGO_SECRET_KEY"] = secrets.token_urlsafe(50)
         made_up.append("DJANGO_SECRET_KEY (random, for this run)")
+    if not values.get("CUE_FIELD_KEY"):
+        from cryptography.fernet import Fernet
+
+        values["CUE_FIELD_KEY"] = Fernet.generate_key().decode()
+        made_up.append("CUE_FIELD_KEY (random, for this run: stored secrets do not survive it)")
     return values, made_up
 
 

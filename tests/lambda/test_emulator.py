@@ -291,8 +291,9 @@ def test_local_settings_go_to_remote_env_and_iot_becomes_mosquitto():
     cli.add_arguments(parser)
     environ = {"DATABASE_URL": "postgres://x/y", "MQTT_URL": "mqtt://127.0.0.1:1883", "HOME": "/root"}
     values, made_up = cli.remote_env_values(parser.parse_args(["dev"]), environ)
-    assert set(values) == {"DATABASE_URL", "MQTT_URL", "DJANGO_SECRET_KEY"}
-    assert made_up == ["DJANGO_SECRET_KEY (random, for this run)"]
+    assert set(values) == {"DATABASE_URL", "MQTT_URL", "DJANGO_SECRET_KEY", "CUE_FIELD_KEY"}
+    assert made_up[0] == "DJANGO_SECRET_KEY (random, for this run)"
+    assert made_up[1].startswith("CUE_FIELD_KEY (random, for this run")
     config = {"environment_variables": {"REALTIME_BACKEND": "iot"}}
     assert cli.env_overrides(parser.parse_args(["dev"]), config, values) == {"REALTIME_BACKEND": "mqtt"}
     chosen = parser.parse_args(["dev", "--env", "REALTIME_BACKEND=log"])

@@ -6,6 +6,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
+from cryptography.fernet import Fernet
 from django.conf import settings
 from django.db import connection
 
@@ -69,7 +70,11 @@ def database_url() -> str:
 @pytest.fixture
 def remote_env(transactional_db) -> dict:
     """The stage's secrets; the database is this test's (requested first so its name is the test database's)."""
-    return {"DJANGO_SECRET_KEY": secrets.token_urlsafe(50), "DATABASE_URL": database_url()}
+    return {
+        "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
+        "DATABASE_URL": database_url(),
+        "CUE_FIELD_KEY": Fernet.generate_key().decode(),
+    }
 
 
 @pytest.fixture

@@ -215,10 +215,17 @@ def test_undeploy_leaves_only_what_zappa_keeps_by_design():
 
 
 def test_expected_rules_use_zappas_names_and_keep_warm():
-    dev = stage_rules(stages.resolved(SETTINGS, "dev"), "cue-dev")
+    dev_config = stages.resolved(SETTINGS, "dev")
+    dev = stage_rules(dev_config, "cue-dev")
     assert dev == [
-        {"name": "cue-dev-apps.tasks.jobs.sweep", "expression": "rate(1 minute)", "function": "apps.tasks.jobs.sweep"}
+        {"name": f"cue-dev-{e['function']}", "expression": e["expression"], "function": e["function"]}
+        for e in dev_config["events"]
     ]
+    assert {
+        "name": "cue-dev-apps.tasks.jobs.sweep",
+        "expression": "rate(1 minute)",
+        "function": "apps.tasks.jobs.sweep",
+    } in dev
     prod = {r["name"]: r["expression"] for r in stage_rules(production(), "cue-production")}
     assert prod["cue-production-zappa-keep-warm-handler.keep_warm_callback"] == "rate(4 minutes)"
 

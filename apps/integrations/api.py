@@ -1,0 +1,142 @@
+"""Owner/admin API over the workspace's Intercom connection: read, connect by token or OAuth, disconnect."""
+
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.http import HttpResponseRedirect
+from django.urls import reverse
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers, status
+from rest_framework.exceptions import NotFound
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from apps.accounts.permissions import IsManager, membership_of, workspace_of
+from apps.integrations import selectors, services
+from apps.integrations.models import IntercomConnection, Region
+from project.api import Conflict
+
+APP_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+
+
+class ConnectionOutputSerializer(serializers.Serializer):
+    connected = serializers.BooleanField()
+    app_id = serializers.CharField(allow_null=True)
+    region = serializers.CharField(allow_null=True)
+    api_version = serializers.CharField(allow_null=True)
+    method = serializers.CharField(allow_null=True)
+    has_access_token = serializers.BooleanField()
+    signature_secret = serializers.CharField(
+        allow_null=True, help_text="Whose secret verifies this workspace's requests: 'workspace' or Cue's 'app'."
+    )
+    token_admin_id = serializers.CharField(allow_null=True)
+    connected_at = serializers.DateTimeField(allow_null=True)
+    admins_synced_at = serializers.DateTimeField(allow_null=True)
+    webhook_url = serializers.CharField()
+    canvas_initialize_url = serializers.CharField()
+    canvas_submit_url = serializers.CharField()
+
+
+def _connection_body(request, conn: IntercomConnection | None) -> dict:
+    """The connection as the API shows it: never the token or the secret, only whether they are set."""
+    urls = {
+        "webhook_url": request.build_absolute_uri(reverse("intercom-webhook")),
+        "canvas_initialize_url": request.build_absolute_uri(reverse("intercom-canvas-initialize")),
+        "canvas_submit_url": request.build_absolute_uri(reverse("intercom-canvas-submit")),
+    }
+    if conn is None:
+        empty = dict.fromkeys(
+            ["app_id", "region", "api_version", "method", "signature_secret", "token_admin_id", "connected_at"]
+        )
+        return {"connected": False, "has_access_token": False, "admins_synced_at": None, **empty, **urls}
+    return {
+        "connected": True,
+        "app_id": conn.app_id,
+        "region": conn.region,
+        "api_version": conn.api_version,
+        "method": conn.method,
+        "has_access_token": bool(conn.access_token),
+        "signature_secret": "workspace" if conn.client_secret else "app",
+        "token_admin_id": conn.token_admin_id or None,
+        "connected_at": conn.connected_at,
+        "admins_synced_at": conn.admins_synced_at,
+        **urls,
+    }
+
+
+class IntercomConnectionApi(APIView):
+    permission_classes = [IsManager]
+
+    class IntercomConnectionPutInputSerializer(serializers.Serializer):
+        access_token = serializers.CharField(max_length=500, trim_whitespace=True, write_only=True)
+        client_secret = serializers.CharField(max_length=200, trim_whitespace=True, write_only=True)
+        app_id = serializers.RegexField(APP_ID_PATTERN, max_length=64)
+        region = serializers.ChoiceField(choices=Region.choices, default=Region.US)
+
+    @extend_schema(responses=ConnectionOutputSerializer)
+    def get(self, request):
+        conn = selectors.connection_for_workspace(workspace=workspace_of(request))
+        return Response(ConnectionOutputSerializer(_connection_body(request, conn)).data)
+
+    @extend_schema(request=IntercomConnectionPutInputSerializer, responses=ConnectionOutputSerializer)
+    def put(self, request):
+        data = self.IntercomConnectionPutInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            conn, created = services.connection_set_token(actor=membership_of(request), **data.validated_data)
+        except services.AppTaken as exc:
+            raise Conflict("This Intercom workspace is already connected to another Cue workspace.") from exc
+        body = ConnectionOutputSerializer(_connection_body(request, conn)).data
+        return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+    @extend_schema(request=None, responses={204: None})
+    def delete(self, request):
+        if not services.connection_delete(workspace=workspace_of(request)):
+            raise NotFound("Intercom is not connected.")
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class IntercomOAuthStartApi(APIView):
+    permission_classes = [IsManager]
+
+    class IntercomOAuthStartInputSerializer(serializers.Serializer):
+        region = serializers.ChoiceField(choices=Region.choices, default=Region.US)
+
+    class IntercomOAuthStartOutputSerializer(serializers.Serializer):
+        authorize_url = serializers.URLField()
+
+    @extend_schema(
+        parameters=[OpenApiParameter("region", enum=Region.values)], responses=IntercomOAuthStartOutputSerializer
+    )
+    def get(self, request):
+        """The URL to send the browser to; the console navigates there (a bearer token cannot follow a redirect)."""
+        data = self.IntercomOAuthStartInputSerializer(data=request.query_params)
+        data.is_valid(raise_exception=True)
+        url = services.oauth_authorize_url(actor=membership_of(request), region=data.validated_data["region"])
+        return Response(self.IntercomOAuthStartOutputSerializer({"authorize_url": url}).data)
+
+
+class IntercomOAuthCallbackApi(APIView):
+    """Intercom sends the browser here; the signed state stands in for the member's login."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        parameters=[OpenApiParameter("code", str), OpenApiParameter("state", str)],
+        responses={302: None},
+    )
+    def get(self, request):
+        state = request.query_params.get("state", "")
+        code = request.query_params.get("code", "")
+        try:
+            services.connection_complete_oauth(state=state, code=code)
+        except services.OAuthFailed as exc:
+            return _back_to_console({"intercom": "error", "reason": exc.reason})
+        return _back_to_console({"intercom": "connected"})
+
+
+def _back_to_console(params: dict) -> HttpResponseRedirect:
+    base = settings.INTERCOM_OAUTH_RETURN_URL
+    return HttpResponseRedirect(f"{base}{'&' if '?' in base else '?'}{urlencode(params)}")

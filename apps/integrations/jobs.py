@@ -1,0 +1,8 @@
+"""Scheduled entry points of the Intercom integration (declared in zappa_settings.json `events`)."""
+
+from apps.integrations.services import deliveries_redispatch_stale
+
+
+def redispatch_deliveries(event, context):
+    """Every five minutes: webhook deliveries whose processing task was lost are dispatched again."""
+    return deliveries_redispatch_stale()

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class SuggestionsConfig(AppConfig):
+    name = "apps.suggestions"
+    label = "suggestions"
