@@ -221,6 +221,8 @@ CUE_TASK_CLAIM_SECONDS = int(os.environ.get("CUE_TASK_CLAIM_SECONDS", "900"))
 CUE_TASK_DEADLINE_MARGIN_SECONDS = float(os.environ.get("CUE_TASK_DEADLINE_MARGIN_SECONDS", "3"))
 # A row not marked sent this long after it was recorded is sent again by the sweeper.
 CUE_TASK_UNSENT_GRACE_SECONDS = int(os.environ.get("CUE_TASK_UNSENT_GRACE_SECONDS", "30"))
+# Finished task rows that belong to no workspace are kept this long (workspaces set their own).
+CUE_TASK_RETENTION_DAYS = int(os.environ.get("CUE_TASK_RETENTION_DAYS", "30"))
 
 # ------------------------------------------------------------------------------
 # Realtime (apps.realtime): events pushed to agents over MQTT; see docs/realtime.md

@@ -25,7 +25,7 @@ class UserAdmin(BaseUserAdmin):
 
 @admin.register(Workspace)
 class WorkspaceAdmin(admin.ModelAdmin):
-    list_display = ("id", "name", "created_at")
+    list_display = ("id", "name", "retention_days", "created_at")
     search_fields = ("name",)
     inlines = [MembershipInline]
 

@@ -2,6 +2,7 @@
 
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import PermissionsMixin
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
@@ -48,6 +49,8 @@ class Workspace(models.Model):
     """A tenant: one customer company. Every piece of workspace data points here."""
 
     name = models.CharField(max_length=200)
+    # How long processed webhook deliveries and finished task rows are kept (the retention purge job).
+    retention_days = models.PositiveIntegerField(default=30, validators=[MinValueValidator(7), MaxValueValidator(3650)])
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:

@@ -91,3 +91,31 @@ def member_remove(*, actor: Membership, membership: Membership) -> None:
     user.save(update_fields=["is_active"])
     user_tokens_revoke(user=user)
     logger.info("member removed", extra={"workspace_id": actor.workspace_id, "user_id": user.id})
+
+
+def retention_purge(*, now=None, batch: int = 5000) -> dict[str, int]:
+    """Delete processed webhook deliveries and finished task rows older than each workspace keeps them.
+
+    Works in bounded batches so one run fits in an invocation; a second run, or two at once, only
+    deletes what is left. Pending work (unprocessed deliveries, tasks not finished) is never purged.
+    """
+    from datetime import timedelta
+
+    from django.conf import settings
+    from django.utils import timezone
+
+    from apps.integrations.services import deliveries_purge
+    from apps.tasks.services import task_runs_purge
+
+    now = now or timezone.now()
+    counts = {"deliveries": 0, "tasks": 0, "workspaces": 0}
+    for workspace_id, days in Workspace.objects.values_list("id", "retention_days").iterator():
+        cutoff = now - timedelta(days=days)
+        counts["deliveries"] += deliveries_purge(workspace_id=workspace_id, before=cutoff, limit=batch)
+        counts["tasks"] += task_runs_purge(workspace_id=workspace_id, before=cutoff, limit=batch)
+        counts["workspaces"] += 1
+    # Task rows of no workspace (system jobs) follow the project-wide setting.
+    cutoff = now - timedelta(days=settings.CUE_TASK_RETENTION_DAYS)
+    counts["tasks"] += task_runs_purge(workspace_id=None, before=cutoff, limit=batch)
+    logger.info("retention purge", extra=counts)
+    return counts

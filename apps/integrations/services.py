@@ -538,3 +538,20 @@ def reply_mark_failed(*, task_id: str, error: str) -> int:
     return OutboundReply.objects.filter(task_id=task_id, status=ReplyStatus.PENDING).update(
         status=ReplyStatus.FAILED, error=error[:2000]
     )
+
+
+def deliveries_purge(*, workspace_id: int, before, limit: int) -> int:
+    """Delete up to `limit` processed or skipped deliveries of a workspace received before `before`.
+
+    A delivery not yet processed is kept whatever its age: it is still work (the redispatch job's).
+    """
+    from apps.integrations.models import DeliveryStatus, WebhookDelivery
+
+    done = WebhookDelivery.objects.filter(
+        workspace_id=workspace_id,
+        status__in=[DeliveryStatus.PROCESSED, DeliveryStatus.SKIPPED],
+        received_at__lt=before,
+    )
+    ids = list(done.order_by("received_at").values_list("id", flat=True)[:limit])
+    deleted, _ = WebhookDelivery.objects.filter(pk__in=ids).delete()
+    return deleted

@@ -330,3 +330,14 @@ def task_retry(*, run: TaskRun) -> TaskRun:
 
 def task_result(*, task_id: str) -> Any:
     return TaskRun.objects.values_list("result", flat=True).get(pk=task_id)
+
+
+def task_runs_purge(*, workspace_id: int | None, before, limit: int) -> int:
+    """Delete up to `limit` finished rows (succeeded or dead) of a workspace that finished before `before`."""
+    finished = TaskRun.objects.filter(
+        workspace_id=workspace_id, status__in=[TaskStatus.SUCCEEDED, TaskStatus.DEAD], finished_at__lt=before
+    )
+    ids = list(finished.order_by("finished_at").values_list("id", flat=True)[:limit])
+    # Children point at their parent with SET NULL: deleting a parent never cascades into live work.
+    deleted, _ = TaskRun.objects.filter(pk__in=ids).delete()
+    return deleted
