@@ -7,12 +7,15 @@ database connection into its next invocation, so every invocation starts and end
 
 from django.conf import settings
 from django.db import close_old_connections, connections
+from django_guid.context import guid
 from zappa.handler import lambda_handler as zappa_lambda_handler
 
 from apps.tasks.invocation import invocation
 
 
 def lambda_handler(event, context):
+    # A warm container reuses this process: no correlation id may leak from the previous invocation.
+    guid_token = guid.set(None)
     with invocation(context):
         if settings.configured:  # not before the first invocation has set Django up
             close_old_connections()
@@ -21,3 +24,4 @@ def lambda_handler(event, context):
         finally:
             if settings.configured:
                 connections.close_all()
+            guid.reset(guid_token)

@@ -210,6 +210,8 @@ CUE_TASK_CLAIM_SECONDS = int(os.environ.get("CUE_TASK_CLAIM_SECONDS", "900"))
 CUE_TASK_DEADLINE_MARGIN_SECONDS = float(os.environ.get("CUE_TASK_DEADLINE_MARGIN_SECONDS", "3"))
 # A row not marked sent this long after it was recorded is sent again by the sweeper.
 CUE_TASK_UNSENT_GRACE_SECONDS = int(os.environ.get("CUE_TASK_UNSENT_GRACE_SECONDS", "30"))
+# A row sent this long ago and still pending (its message or its invocation was lost) is sent again.
+CUE_TASK_RESEND_SECONDS = int(os.environ.get("CUE_TASK_RESEND_SECONDS", "600"))
 
 # ------------------------------------------------------------------------------
 # Email
