@@ -51,6 +51,7 @@ def _get_run(request, task_id) -> TaskRun:
 
 class TaskListApi(APIView):
     permission_classes = [IsManager]
+    pagination_class = Pagination  # also tells the schema that the list is paginated
 
     class TaskListFilterSerializer(serializers.Serializer):
         status = serializers.ChoiceField(choices=TaskStatus.choices, required=False)
@@ -68,7 +69,7 @@ class TaskListApi(APIView):
         filters = self.TaskListFilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
         runs = selectors.task_run_list(workspace=workspace_of(request), **filters.validated_data)
-        paginator = Pagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(runs, request, view=self)
         return paginator.get_paginated_response(self.TaskListOutputSerializer(page, many=True).data)
 

@@ -6,7 +6,7 @@ logger = logging.getLogger(__name__)
 
 
 def run_task_message(envelope: dict) -> str:
-    """Run one delivery of a durable task. Zappa calls this with the envelope published by task_send."""
+    """Run one delivery of a durable task: Zappa calls this with the envelope dispatch (or the sweeper) sent."""
     from apps.tasks.services import task_execute
 
     task_id = envelope.get("task_id") if isinstance(envelope, dict) else None

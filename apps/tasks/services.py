@@ -91,9 +91,13 @@ def task_dispatch(
         parent_id=parent.id if parent else None,
         callback=task_name_of(callback),
         error_callback=task_name_of(error_callback),
+        # Marked sent in the caller's own commit (no extra write on the hot path): a failed publish
+        # clears the mark, and a process that dies before publishing leaves a mark the sweeper finds stale.
+        sent_at=timezone.now(),
+        sends=1,
     )
     logger.info("task dispatched", extra={"task_id": str(run.id), "task": run.name, "workspace_id": workspace_id})
-    transaction.on_commit(lambda: task_send(run=run), robust=True)
+    transaction.on_commit(lambda: _publish(run), robust=True)
     return run
 
 
@@ -115,13 +119,18 @@ def envelope_for(run: TaskRun) -> dict:
 
 
 def task_send(*, run: TaskRun) -> bool:
-    """Send one ledger row: to SNS in Lambda, inline elsewhere (as zappa.asynchronous does).
+    """Send one ledger row again (the sweeper, a retry by hand): mark it sent, then publish.
 
-    The row is marked sent before publishing, so a concurrent sweeper leaves it alone; a failed
-    publish clears the mark (the sweeper sends it again), and a process that dies between the mark
-    and the publish leaves a stale mark that the sweeper also sends again.
+    The mark comes first so a concurrent sweeper leaves the row alone; a failed publish clears it
+    (the sweeper sends it again), and a process that dies between the mark and the publish leaves
+    a stale mark that the sweeper also sends again.
     """
     TaskRun.objects.filter(pk=run.pk).update(sent_at=timezone.now(), sends=F("sends") + 1)
+    return _publish(run)
+
+
+def _publish(run: TaskRun) -> bool:
+    """To SNS in Lambda, inline elsewhere (as zappa.asynchronous does). False if SNS refused it."""
     envelope = envelope_for(run)
     if not in_lambda():
         from apps.tasks.runner import run_task_message
