@@ -372,3 +372,19 @@ def test_500_invocations_hold_at_most_one_connection(sns, lambda_handler):
         checker.close()
     assert peak <= 1
     assert len(names("conn-")) == 200
+
+
+def test_a_message_without_a_valid_task_id_is_dropped(sns):
+    """Only Cue publishes here, but a malformed message must not crash the invocation into Lambda's retries."""
+    for envelope in ({}, {"task_id": "not-a-uuid"}, ["a", "list"]):
+        message = json.dumps(
+            {
+                "task_path": "apps.tasks.runner.run_task_message",
+                "capture_response": False,
+                "response_id": None,
+                "args": [envelope],
+                "kwargs": {},
+                "command": "zappa.asynchronous.route_sns_task",
+            }
+        )
+        assert sns.deliver(message) == "invalid"
