@@ -9,6 +9,8 @@ Exits 1 if the soak finds a duplicated effect.
 """
 
 import argparse
+import contextlib
+import io
 import json
 import os
 import statistics
@@ -16,6 +18,7 @@ import sys
 import tempfile
 import threading
 import time
+import warnings
 from collections import Counter
 from pathlib import Path
 
@@ -73,10 +76,11 @@ from apps.accounts.models import Workspace  # noqa: E402
 from apps.tasks import publisher  # noqa: E402
 from apps.tasks.models import TaskRun, TaskStatus  # noqa: E402
 from apps.tasks.registry import durable_task  # noqa: E402
-from tests.support.events import REGION  # noqa: E402
+from tests.support.events import REGION, scheduled_event  # noqa: E402
 from tests.support.lambda_harness import Handler, SnsCapture, stage_settings_values, write_stage_settings  # noqa: E402
 
 logging.disable(logging.WARNING)  # the figures, not a log line per task
+warnings.filterwarnings("ignore", message="No directory at")  # no collectstatic for a bench
 
 
 # ------------------------------------------------------------------------------
@@ -203,16 +207,20 @@ def main() -> int:
 
     call_command("migrate", verbosity=0)
     empty_ledger()
-    settings_dir = write_stage_settings("dev", Path(tempfile.mkdtemp(prefix="cue-bench-")))
-    values = stage_settings_values(settings_dir)
+    scratch = tempfile.TemporaryDirectory(prefix="cue-bench-")
+    settings_py = write_stage_settings("dev", Path(scratch.name))
+    values = stage_settings_values(settings_py)
     bucket, _, key = values["REMOTE_ENV"].removeprefix("s3://").partition("/")
     s3 = boto3.client("s3", region_name=REGION)
     s3.create_bucket(Bucket=bucket)
     s3.put_object(Bucket=bucket, Key=key, Body=b"{}")
     function_name = f"{values['PROJECT_NAME']}-{values['API_STAGE']}"
-    with Handler(settings_dir.parent, function_name=function_name) as handler:
+    with scratch, Handler(settings_py.parent, function_name=function_name) as handler:
         os.environ["AWS_LAMBDA_FUNCTION_NAME"] = function_name  # as in Lambda: tasks publish
         sns = SnsCapture(InProcessMoto(), handler)
+        # A cold start (Zappa's "Instancing..", Django's set-up) is not what the figures measure: warm up first.
+        with contextlib.redirect_stdout(io.StringIO()):
+            handler(scheduled_event(f"{function_name}-handler.keep_warm_callback"))
         print(f"PostgreSQL {connections['default'].settings_dict['NAME']}, Zappa stage dev, moto in-process\n")
         dispatch_overhead(sns, options.samples)
         print()
