@@ -8,6 +8,7 @@ AWS IoT Core's custom-authorizer events, which Zappa's handler does not route, g
 
 from django.conf import settings
 from django.db import close_old_connections, connections
+from django_guid.context import guid
 from zappa.handler import LambdaHandler
 from zappa.handler import lambda_handler as zappa_lambda_handler
 
@@ -21,6 +22,8 @@ def _iot_authorizer(event, context):
 
 
 def lambda_handler(event, context):
+    # A warm container reuses this process: no correlation id may leak from the previous invocation.
+    guid_token = guid.set(None)
     with invocation(context):
         if settings.configured:  # not before the first invocation has set Django up
             close_old_connections()
@@ -31,3 +34,4 @@ def lambda_handler(event, context):
         finally:
             if settings.configured:
                 connections.close_all()
+            guid.reset(guid_token)

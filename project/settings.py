@@ -223,6 +223,8 @@ CUE_TASK_DEADLINE_MARGIN_SECONDS = float(os.environ.get("CUE_TASK_DEADLINE_MARGI
 CUE_TASK_UNSENT_GRACE_SECONDS = int(os.environ.get("CUE_TASK_UNSENT_GRACE_SECONDS", "30"))
 # Finished task rows that belong to no workspace are kept this long (workspaces set their own).
 CUE_TASK_RETENTION_DAYS = int(os.environ.get("CUE_TASK_RETENTION_DAYS", "30"))
+# A row sent this long ago and still pending (its message or its invocation was lost) is sent again.
+CUE_TASK_RESEND_SECONDS = int(os.environ.get("CUE_TASK_RESEND_SECONDS", "600"))
 
 # ------------------------------------------------------------------------------
 # Realtime (apps.realtime): events pushed to agents over MQTT; see docs/realtime.md

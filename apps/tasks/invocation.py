@@ -2,6 +2,7 @@
 
 import contextvars
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 
 from django.conf import settings
@@ -15,7 +16,7 @@ class DeadlineNear(Exception):
 
 
 @contextmanager
-def invocation(context) -> None:
+def invocation(context) -> Iterator[None]:
     """Record the deadline of a Lambda invocation for the code it runs."""
     remaining_ms = context.get_remaining_time_in_millis() if context is not None else None
     token = _deadline.set(time.monotonic() + remaining_ms / 1000 if remaining_ms is not None else None)

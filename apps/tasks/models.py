@@ -52,7 +52,19 @@ class TaskRun(models.Model):
             models.Index(fields=["status", "next_attempt_at"], name="tasks_due_idx"),
             models.Index(fields=["status", "claimed_until"], name="tasks_claim_idx"),
             models.Index(fields=["workspace", "status", "created_at"], name="tasks_ws_status_idx"),
-            models.Index(fields=["created_at"], name="tasks_unsent_idx", condition=models.Q(sent_at__isnull=True)),
+            # The sweeper's outbox: pending rows never sent, or sent long ago and never claimed.
+            models.Index(
+                fields=["sent_at", "created_at"],
+                name="tasks_pending_send_idx",
+                condition=models.Q(status=TaskStatus.PENDING),
+            ),
+            models.Index(fields=["-created_at"], name="tasks_created_idx"),  # the admin's newest-first list
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(status__in=TaskStatus.values),
+                name="tasks_status_valid",
+            ),
         ]
 
     def __str__(self) -> str:

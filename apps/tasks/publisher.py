@@ -26,4 +26,6 @@ def publish(envelope: dict) -> str:
     from zappa.asynchronous import run
 
     response = run(run_task_message, args=[envelope], service="sns", arn=topic_arn())
+    if not response.sent:
+        raise RuntimeError(f"SNS returned no MessageId for task {envelope.get('task_id')}")
     return response.sent

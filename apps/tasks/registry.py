@@ -1,8 +1,11 @@
 """The @durable_task decorator and the registry of task names."""
 
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+from django.utils.module_loading import autodiscover_modules
 
 _TASKS: dict[str, "DurableTask"] = {}
 
@@ -55,6 +58,9 @@ def durable_task(
 ):
     """Declare a durable task. Use on module-level functions in apps/<app>/tasks.py that take ids."""
 
+    if max_attempts < 1:
+        raise ValueError("max_attempts must be at least 1")
+
     def wrap(f: Callable) -> DurableTask:
         task = DurableTask(
             func=f,
@@ -72,15 +78,20 @@ def durable_task(
 
 
 def task_get(name: str) -> DurableTask:
-    """The registered task, importing its module on first use (a cold worker has not imported it yet)."""
-    if name not in _TASKS:
-        import importlib
+    """The registered task, importing its module on first use (a cold worker has not imported it yet).
 
-        module, _, _attr = name.rpartition(".")
+    A default name is the function's dotted path, so its module is imported; a custom `name=` is
+    found by importing every installed app's `tasks` module.
+    """
+    if name not in _TASKS:
+        module = name.rpartition(".")[0]
         try:
             importlib.import_module(module)
-        except ImportError as exc:
-            raise UnknownTask(name) from exc
+        except ModuleNotFoundError as exc:
+            if not (module == exc.name or module.startswith(f"{exc.name}.")):
+                raise  # the module exists but one of its imports is missing: show that
+    if name not in _TASKS:
+        autodiscover_modules("tasks")
     try:
         return _TASKS[name]
     except KeyError as exc:

@@ -1,17 +1,20 @@
 """The function every task message names as its `task_path`: Zappa's SNS router calls it."""
 
 import logging
+import uuid
 
 logger = logging.getLogger(__name__)
 
 
 def run_task_message(envelope: dict) -> str:
-    """Run one delivery of a durable task. Zappa calls this with the envelope published by task_send."""
+    """Run one delivery of a durable task: Zappa calls this with the envelope dispatch (or the sweeper) sent."""
     from apps.tasks.services import task_execute
 
-    task_id = envelope.get("task_id") if isinstance(envelope, dict) else None
-    if not task_id:
-        logger.error("task message without a task id dropped", extra={"envelope": str(envelope)[:500]})
+    try:
+        task_id = str(uuid.UUID(str(envelope["task_id"])))
+    except (TypeError, KeyError, ValueError):
+        # Nothing to claim or record: raising would only make Lambda deliver the same bad message again.
+        logger.error("task message without a valid task id dropped", extra={"envelope": str(envelope)[:500]})
         return "invalid"
     try:
         return task_execute(task_id=task_id)

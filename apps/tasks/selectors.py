@@ -7,7 +7,7 @@ from apps.tasks.models import TaskRun
 
 
 def task_run_list(*, workspace: Workspace, status: str | None = None) -> QuerySet[TaskRun]:
-    runs = TaskRun.objects.filter(workspace=workspace).order_by("-created_at")
+    runs = TaskRun.objects.filter(workspace=workspace).order_by("-created_at", "-id")
     return runs.filter(status=status) if status else runs
 
 

@@ -7,14 +7,16 @@ import os
 import random
 import traceback
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import DatabaseError, OperationalError, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
-from django_guid import get_guid, set_guid
+from django_guid import get_guid
+from django_guid.context import guid as guid_var
 
 from apps.tasks.invocation import DeadlineNear, remaining_seconds
 from apps.tasks.models import TaskRun, TaskStatus
@@ -25,6 +27,9 @@ logger = logging.getLogger(__name__)
 # The ledger row of the task running in this context: children inherit its workspace and correlation id.
 _current_run: contextvars.ContextVar[TaskRun | None] = contextvars.ContextVar("cue_current_task_run", default=None)
 
+# PostgreSQL's lock_not_available: another attempt holds the row (SELECT ... FOR UPDATE NOWAIT).
+_LOCK_NOT_AVAILABLE = "55P03"
+
 
 class TaskArgumentsError(ValueError):
     """Task arguments that cannot travel: not JSON, or too large for a message."""
@@ -33,15 +38,20 @@ class TaskArgumentsError(ValueError):
 # ------------------------------------------------------------------------------
 # Dispatch (the invoker side)
 # ------------------------------------------------------------------------------
-def _check_arguments(name: str, args: list, kwargs: dict) -> None:
+def _json_size(name: str, what: str, value: Any) -> int:
+    # allow_nan=False: PostgreSQL's jsonb refuses NaN/Infinity, so refuse them here, at the caller.
     try:
-        encoded = json.dumps({"args": args, "kwargs": kwargs})
+        return len(json.dumps(value, allow_nan=False).encode())
     except (TypeError, ValueError) as exc:
-        raise TaskArgumentsError(f"{name}: arguments must be JSON values (ids, not objects): {exc}") from exc
+        raise TaskArgumentsError(f"{name}: {what} must be JSON values (ids, not objects): {exc}") from exc
+
+
+def _check_arguments(name: str, args: list, kwargs: dict) -> None:
+    size = _json_size(name, "arguments", {"args": args, "kwargs": kwargs})
     limit = settings.CUE_TASK_MAX_ARGUMENT_BYTES
-    if len(encoded.encode()) > limit:
+    if size > limit:
         raise TaskArgumentsError(
-            f"{name}: arguments are {len(encoded.encode())} bytes, over the {limit}-byte limit; pass ids, not payloads"
+            f"{name}: arguments are {size} bytes, over the {limit}-byte limit; pass ids, not payloads"
         )
 
 
@@ -53,8 +63,14 @@ def task_dispatch(
     workspace_id: int | None = None,
     callback: DurableTask | str | None = None,
     error_callback: DurableTask | str | None = None,
+    parent: TaskRun | None = None,
 ) -> TaskRun:
-    """Record a task in the ledger and send it when the current transaction commits (never if it rolls back)."""
+    """Record a task in the ledger and send it when the current transaction commits (never if it rolls back).
+
+    `parent` defaults to the task running in this context (if any): the child inherits its
+    workspace and correlation id. Bad arguments or unknown callbacks raise here, at the caller,
+    before anything is stored.
+    """
     if isinstance(task, str):
         task = task_get(task)
     for cb in (callback, error_callback):
@@ -62,7 +78,7 @@ def task_dispatch(
             task_get(task_name_of(cb))  # fail at the caller, not in a worker
     args, kwargs = list(args), dict(kwargs or {})
     _check_arguments(task.name, args, kwargs)
-    parent = _current_run.get()
+    parent = parent or _current_run.get()
     if workspace_id is None and parent is not None:
         workspace_id = parent.workspace_id
     run = TaskRun.objects.create(
@@ -75,13 +91,18 @@ def task_dispatch(
         parent_id=parent.id if parent else None,
         callback=task_name_of(callback),
         error_callback=task_name_of(error_callback),
+        # Marked sent in the caller's own commit (no extra write on the hot path): a failed publish
+        # clears the mark, and a process that dies before publishing leaves a mark the sweeper finds stale.
+        sent_at=timezone.now(),
+        sends=1,
     )
     logger.info("task dispatched", extra={"task_id": str(run.id), "task": run.name, "workspace_id": workspace_id})
-    transaction.on_commit(lambda: task_send(run=run), robust=True)
+    transaction.on_commit(lambda: _publish(run), robust=True)
     return run
 
 
 def in_lambda() -> bool:
+    """Zappa's own test: publish when running in Lambda, run inline elsewhere."""
     return bool(os.environ.get("AWS_LAMBDA_FUNCTION_NAME"))
 
 
@@ -98,14 +119,27 @@ def envelope_for(run: TaskRun) -> dict:
 
 
 def task_send(*, run: TaskRun) -> bool:
-    """Send one ledger row: to SNS in Lambda, inline elsewhere (as zappa.asynchronous does)."""
-    # Marked sent before publishing so the sweeper leaves it alone; a failed publish clears the mark.
+    """Send one ledger row again (the sweeper, a retry by hand): mark it sent, then publish.
+
+    The mark comes first so a concurrent sweeper leaves the row alone; a failed publish clears it
+    (the sweeper sends it again), and a process that dies between the mark and the publish leaves
+    a stale mark that the sweeper also sends again.
+    """
     TaskRun.objects.filter(pk=run.pk).update(sent_at=timezone.now(), sends=F("sends") + 1)
+    return _publish(run)
+
+
+def _publish(run: TaskRun) -> bool:
+    """To SNS in Lambda, inline elsewhere (as zappa.asynchronous does). False if SNS refused it."""
     envelope = envelope_for(run)
     if not in_lambda():
         from apps.tasks.runner import run_task_message
 
-        run_task_message(envelope)
+        try:
+            run_task_message(envelope)
+        except Exception:
+            # The ledger holds what happened; an error outside the task (say, the database) is swept later.
+            logger.exception("inline task run failed", extra={"task_id": str(run.id)})
         return True
     try:
         from apps.tasks.publisher import publish
@@ -126,16 +160,22 @@ class _LostClaim(Exception):
 
 
 def _backoff(run: TaskRun, task: DurableTask | None) -> timedelta:
+    """Exponential in the attempts made, with ±50% jitter so failures of one cause do not retry in step."""
     base = task.backoff_seconds if task else 30
     cap = task.backoff_max_seconds if task else 3600
-    delay = min(cap, base * (2 ** max(0, run.attempts - 1)))
-    return timedelta(seconds=delay * random.uniform(0.5, 1.5))  # noqa: S311 - jitter, not crypto
+    delay = base * (2 ** max(0, run.attempts - 1)) * random.uniform(0.5, 1.5)  # noqa: S311 - jitter, not crypto
+    return timedelta(seconds=min(cap, delay))
+
+
+def _expired_message(run: TaskRun) -> str:
+    return f"claim expired at {run.claimed_until.isoformat()}: the invocation died or timed out"
 
 
 def _claim(task_id: str, claim_id: uuid.UUID) -> tuple[str, TaskRun | None]:
     """Take the row for this attempt, or say why not: done, busy, not_due, missing, dead."""
     now = timezone.now()
     remaining = remaining_seconds()
+    # The claim lasts the invocation's remaining time (plus a little): after that the invocation is gone.
     lease = remaining + 5 if remaining is not None else settings.CUE_TASK_CLAIM_SECONDS
     try:
         with transaction.atomic():
@@ -149,7 +189,7 @@ def _claim(task_id: str, claim_id: uuid.UUID) -> tuple[str, TaskRun | None]:
             if run.status == TaskStatus.FAILED and run.next_attempt_at and run.next_attempt_at > now:
                 return "not_due", run
             if run.status == TaskStatus.RUNNING:
-                run.last_error = f"claim expired at {run.claimed_until.isoformat()}: the invocation died or timed out"
+                run.last_error = _expired_message(run)
                 if run.attempts >= run.max_attempts:
                     _mark_dead(run, now)
                     return "dead", run
@@ -158,25 +198,40 @@ def _claim(task_id: str, claim_id: uuid.UUID) -> tuple[str, TaskRun | None]:
             run.claim_id = claim_id
             run.claimed_until = now + timedelta(seconds=lease)
             run.started_at = now
-            run.save(update_fields=["status", "attempts", "claim_id", "claimed_until", "started_at", "last_error"])
+            run.next_attempt_at = None
+            run.save(
+                update_fields=[
+                    "status",
+                    "attempts",
+                    "claim_id",
+                    "claimed_until",
+                    "started_at",
+                    "next_attempt_at",
+                    "last_error",
+                    "updated_at",
+                ]
+            )
             return "claimed", run
     except OperationalError as exc:
-        if getattr(exc.__cause__, "pgcode", None) == "55P03":  # lock_not_available: another attempt holds it
+        if getattr(exc.__cause__, "pgcode", None) == _LOCK_NOT_AVAILABLE:
             return "busy", None
         raise
 
 
-def _mark_dead(run: TaskRun, now) -> None:
+def _mark_dead(run: TaskRun, now: datetime) -> None:
+    """Out of attempts: stop retrying, tell the error callback (in the caller's transaction)."""
     run.status = TaskStatus.DEAD
     run.finished_at = now
     run.claimed_until = None
-    run.save(update_fields=["status", "finished_at", "claimed_until", "last_error", "attempts"])
+    run.next_attempt_at = None
+    run.save(update_fields=["status", "finished_at", "claimed_until", "next_attempt_at", "last_error", "updated_at"])
     logger.error("task dead", extra={"task_id": str(run.id), "task": run.name, "error": run.last_error[:500]})
     if run.error_callback:
         task_dispatch(
             task=run.error_callback,
-            args=[{"task_id": str(run.id), "task": run.name, "error": run.last_error[:2000]}],
+            args=[{"task_id": str(run.id), "task": run.name, "error": run.last_error[-2000:]}],
             workspace_id=run.workspace_id,
+            parent=run,
         )
 
 
@@ -194,7 +249,7 @@ def _record_failure(run: TaskRun, claim_id: uuid.UUID, task: DurableTask | None,
         locked.status = TaskStatus.FAILED
         locked.next_attempt_at = now + _backoff(locked, task)
         locked.sent_at = None
-        locked.save(update_fields=["status", "last_error", "claimed_until", "next_attempt_at", "sent_at"])
+        locked.save(update_fields=["status", "last_error", "claimed_until", "next_attempt_at", "sent_at", "updated_at"])
     logger.warning(
         "task failed; will retry",
         extra={"task_id": str(run.id), "task": run.name, "attempt": locked.attempts, "error": error[:500]},
@@ -206,7 +261,7 @@ def task_execute(*, task_id: str) -> str:
     """Run one delivery of a task. Returns what happened; never raises for the task's own errors.
 
     The task's writes and its `succeeded` mark commit in one transaction that holds the row lock,
-    so a duplicate delivery sees either nothing done (and waits its turn) or everything done.
+    so a duplicate delivery sees either nothing done (and is skipped) or everything done.
     """
     claim_id = uuid.uuid4()
     outcome, run = _claim(task_id, claim_id)
@@ -217,30 +272,32 @@ def task_execute(*, task_id: str) -> str:
         task = task_get(run.name)
     except UnknownTask:
         return _record_failure(run, claim_id, None, f"unknown task {run.name!r}")
+    except Exception as exc:  # noqa: BLE001 - its module fails to import: recorded, retried, then dead
+        return _record_failure(run, claim_id, None, "".join(traceback.format_exception(exc)))
 
-    token = _current_run.set(run)
-    set_guid(run.correlation_id or uuid.uuid4().hex)
+    run_token = _current_run.set(run)
+    guid_token = guid_var.set(run.correlation_id or uuid.uuid4().hex)
     try:
         with transaction.atomic():
             locked = TaskRun.objects.select_for_update().get(pk=run.pk)
             if locked.claim_id != claim_id:
                 raise _LostClaim
             result = task.func(*locked.args, **locked.kwargs)
-            json.dumps(result)  # a result must travel to its callback
+            _json_size(run.name, "a task's result", result)  # it is stored, and travels to the callback
             locked.status = TaskStatus.SUCCEEDED
             locked.result = result
             locked.finished_at = timezone.now()
             locked.claimed_until = None
-            locked.save(update_fields=["status", "result", "finished_at", "claimed_until"])
+            locked.save(update_fields=["status", "result", "finished_at", "claimed_until", "updated_at"])
             if locked.callback:
-                task_dispatch(task=locked.callback, args=[result], workspace_id=locked.workspace_id)
+                task_dispatch(task=locked.callback, args=[result], workspace_id=locked.workspace_id, parent=locked)
     except _LostClaim:
         logger.warning("task claim lost to a later attempt", extra={"task_id": task_id})
         return "lost"
     except DeadlineNear as exc:
         return _record_failure(run, claim_id, task, f"stopped before the invocation deadline: {exc}")
     except DatabaseError as exc:
-        # The connection may be unusable; the claim expires and the sweeper retries.
+        # The connection may be gone; if recording fails too, the claim expires and the sweeper retries.
         logger.exception("task database error", extra={"task_id": task_id})
         try:
             return _record_failure(run, claim_id, task, "".join(traceback.format_exception(exc)))
@@ -249,7 +306,8 @@ def task_execute(*, task_id: str) -> str:
     except Exception as exc:  # noqa: BLE001 - every error is recorded; TypeError must not reach Zappa's retry
         return _record_failure(run, claim_id, task, "".join(traceback.format_exception(exc)))
     finally:
-        _current_run.reset(token)
+        guid_var.reset(guid_token)
+        _current_run.reset(run_token)
     logger.info("task succeeded", extra={"task_id": task_id, "task": run.name, "attempt": run.attempts})
     return "succeeded"
 
@@ -257,20 +315,26 @@ def task_execute(*, task_id: str) -> str:
 # ------------------------------------------------------------------------------
 # Sweeper and operator actions
 # ------------------------------------------------------------------------------
-def task_sweep(*, now=None, limit: int = 500) -> dict[str, int]:
-    """Send what was never sent, retry due failures, fail expired claims. Safe to run twice at once."""
+def _near_deadline() -> bool:
+    remaining = remaining_seconds()
+    return remaining is not None and remaining < settings.CUE_TASK_DEADLINE_MARGIN_SECONDS
+
+
+def task_sweep(*, now: datetime | None = None, limit: int = 500) -> dict[str, int]:
+    """Reclaim expired claims, retry due failures, send what was never sent. Safe to run twice at once.
+
+    Rows are chosen with SKIP LOCKED and marked sent inside one transaction, so a second sweeper
+    running at the same moment takes other rows or none; the messages go out after the commit.
+    """
     now = now or timezone.now()
-    grace = timedelta(seconds=settings.CUE_TASK_UNSENT_GRACE_SECONDS)
-    counts = {"expired": 0, "dead": 0, "retried": 0, "unsent": 0, "send_failed": 0}
+    unsent_before = now - timedelta(seconds=settings.CUE_TASK_UNSENT_GRACE_SECONDS)
+    stale_before = now - timedelta(seconds=settings.CUE_TASK_RESEND_SECONDS)
+    counts = {"expired": 0, "dead": 0, "retried": 0, "unsent": 0, "send_failed": 0, "deferred": 0}
     to_send: list[TaskRun] = []
+    locked = TaskRun.objects.select_for_update(skip_locked=True)
     with transaction.atomic():
-        expired = list(
-            TaskRun.objects.select_for_update(skip_locked=True).filter(
-                status=TaskStatus.RUNNING, claimed_until__lt=now
-            )[:limit]
-        )
-        for run in expired:
-            run.last_error = f"claim expired at {run.claimed_until.isoformat()}: the invocation died or timed out"
+        for run in locked.filter(status=TaskStatus.RUNNING, claimed_until__lt=now)[:limit]:
+            run.last_error = _expired_message(run)
             run.claimed_until = None
             if run.attempts >= run.max_attempts:
                 _mark_dead(run, now)
@@ -278,30 +342,30 @@ def task_sweep(*, now=None, limit: int = 500) -> dict[str, int]:
                 continue
             run.status = TaskStatus.PENDING
             run.sent_at = now
-            run.sends += 1
-            run.save(update_fields=["status", "last_error", "claimed_until", "sent_at", "sends"])
+            run.save(update_fields=["status", "last_error", "claimed_until", "sent_at", "updated_at"])
             counts["expired"] += 1
             to_send.append(run)
-        due = TaskRun.objects.select_for_update(skip_locked=True).filter(
-            status=TaskStatus.FAILED, next_attempt_at__lte=now
-        )[:limit]
-        for run in due:
+        for run in locked.filter(status=TaskStatus.FAILED, next_attempt_at__lte=now)[:limit]:
             run.status = TaskStatus.PENDING
             run.sent_at = now
-            run.sends += 1
-            run.save(update_fields=["status", "sent_at", "sends"])
+            run.save(update_fields=["status", "sent_at", "updated_at"])
             counts["retried"] += 1
             to_send.append(run)
-        unsent = TaskRun.objects.select_for_update(skip_locked=True).filter(
-            status=TaskStatus.PENDING, sent_at__isnull=True, created_at__lt=now - grace
-        )[:limit]
-        for run in unsent:
+        # Never sent (the publish failed, or the process died before it), or sent long ago and still
+        # not claimed (the process died between marking and publishing, or the delivery was lost).
+        unsent = Q(sent_at__isnull=True, created_at__lt=unsent_before) | Q(sent_at__lt=stale_before)
+        for run in locked.filter(unsent, status=TaskStatus.PENDING)[:limit]:
             run.sent_at = now
-            run.sends += 1
-            run.save(update_fields=["sent_at", "sends"])
+            run.save(update_fields=["sent_at", "updated_at"])
             counts["unsent"] += 1
             to_send.append(run)
-    for run in to_send:
+    for i, run in enumerate(to_send):
+        if _near_deadline():
+            # Hand the rest to the next sweep rather than be killed with rows marked sent but not sent.
+            rest = [r.pk for r in to_send[i:]]
+            TaskRun.objects.filter(pk__in=rest, status=TaskStatus.PENDING).update(sent_at=None)
+            counts["deferred"] = len(rest)
+            break
         if not task_send(run=run):
             counts["send_failed"] += 1
     if any(counts.values()):
@@ -314,22 +378,19 @@ def task_retry(*, run: TaskRun) -> TaskRun:
     """An operator sends a dead (or failed) task again with a fresh set of attempts."""
     locked = TaskRun.objects.select_for_update().get(pk=run.pk)
     if locked.status not in (TaskStatus.DEAD, TaskStatus.FAILED):
-        from django.core.exceptions import ValidationError
-
         raise ValidationError({"status": [f"Only dead or failed tasks can be retried; this one is {locked.status}."]})
     locked.status = TaskStatus.PENDING
     locked.attempts = 0
     locked.next_attempt_at = None
     locked.finished_at = None
+    locked.claimed_until = None
     locked.sent_at = None
-    locked.save(update_fields=["status", "attempts", "next_attempt_at", "finished_at", "sent_at"])
+    locked.save(
+        update_fields=["status", "attempts", "next_attempt_at", "finished_at", "claimed_until", "sent_at", "updated_at"]
+    )
     logger.info("task retried by hand", extra={"task_id": str(locked.id), "task": locked.name})
     transaction.on_commit(lambda: task_send(run=locked), robust=True)
     return locked
-
-
-def task_result(*, task_id: str) -> Any:
-    return TaskRun.objects.values_list("result", flat=True).get(pk=task_id)
 
 
 def task_runs_purge(*, workspace_id: int | None, before, limit: int) -> int:

@@ -1,11 +1,39 @@
 """Durable tasks used by the backbone's tests. Their effect is a Workspace row with a known name."""
 
+import threading
+from collections import Counter
+
+from django.db import connection
+
 from apps.accounts.models import Workspace
+from apps.tasks.invocation import check_deadline
 from apps.tasks.registry import durable_task
+
+# How many times each task body started, by name: proves "ran once", not only "took effect once".
+calls: Counter = Counter()
+# Names whose next run is killed mid-way (process death) or loses its database connection.
+kill_next: set[str] = set()
+drop_connection_next: set[str] = set()
+# Lets a test hold a task mid-run while it delivers the same message again.
+started = threading.Event()
+release = threading.Event()
+
+
+class Killed(BaseException):
+    """Stands for the process dying: not an Exception, so nothing on the way up records it."""
+
+
+def reset() -> None:
+    calls.clear()
+    kill_next.clear()
+    drop_connection_next.clear()
+    started.clear()
+    release.clear()
 
 
 @durable_task
 def make_workspace(name: str) -> int:
+    calls[name] += 1
     return Workspace.objects.create(name=name).id
 
 
@@ -20,14 +48,16 @@ def record_result(value) -> None:
     Workspace.objects.create(name=f"callback:{value}")
 
 
-@durable_task(max_attempts=3, backoff_seconds=0.01, backoff_max_seconds=0.01)
+@durable_task(max_attempts=3, backoff_seconds=10, backoff_max_seconds=60)
 def always_fails(name: str) -> None:
+    calls[name] += 1
     Workspace.objects.create(name=f"partial:{name}")  # rolled back with the failure
     raise RuntimeError(f"boom {name}")
 
 
 @durable_task(max_attempts=3)
 def raises_type_error(name: str) -> None:
+    calls[name] += 1
     Workspace.objects.create(name=f"typeerror:{name}")
     raise TypeError("a bug inside the task")
 
@@ -35,3 +65,52 @@ def raises_type_error(name: str) -> None:
 @durable_task
 def record_dead(info: dict) -> None:
     Workspace.objects.create(name=f"dead:{info['task']}")
+
+
+@durable_task
+def dies_midway(name: str) -> None:
+    calls[name] += 1
+    Workspace.objects.create(name=name)
+    if name in kill_next:
+        kill_next.discard(name)
+        raise Killed(name)
+    if name in drop_connection_next:
+        drop_connection_next.discard(name)
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_terminate_backend(pg_backend_pid())")
+
+
+@durable_task
+def holds_until_released(name: str) -> None:
+    calls[name] += 1
+    Workspace.objects.create(name=name)
+    started.set()
+    assert release.wait(timeout=20), "the test never released the task"
+
+
+@durable_task
+def watches_deadline(name: str) -> None:
+    Workspace.objects.create(name=f"before-check:{name}")
+    check_deadline()
+    Workspace.objects.create(name=f"after-check:{name}")
+
+
+@durable_task
+def returns_a_set(name: str) -> set:
+    Workspace.objects.create(name=name)
+    return {name}
+
+
+@durable_task(name="samples.renamed")
+def renamed(name: str) -> None:
+    Workspace.objects.create(name=name)
+
+
+@durable_task
+def measures(blob: str) -> int:
+    return len(blob)
+
+
+def workspace_names(prefix: str) -> list[str]:
+    """The effects so far: names of Workspace rows starting with prefix (a name twice = a duplicated effect)."""
+    return sorted(Workspace.objects.filter(name__startswith=prefix).values_list("name", flat=True))
