@@ -121,14 +121,15 @@
     }
     const conversation = await api(`/api/conversations/${id}`);
     $("#conversation-title").textContent = conversationLabel(conversation);
-    renderMessages(conversation.messages || []);
+    const messages = conversation.messages || {};
+    renderMessages(Array.isArray(messages) ? messages : messages.results || []);
     state.suggestions = new Map();
     await loadSuggestions(id);
   }
 
   function renderMessages(messages) {
     $("#messages").replaceChildren(...messages.map((m) => el("li", {},
-      el("span", { className: "author", textContent: `${m.author_type || ""} ${m.kind || ""}`.trim() }),
+      el("span", { className: "author", textContent: `${m.author_name || m.author_type || ""} · ${m.kind || ""}` }),
       el("span", { textContent: m.body_text ?? m.body ?? "" }))));
   }
 
