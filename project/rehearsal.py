@@ -16,7 +16,6 @@ import hashlib
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -26,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from project import stages as stage_files
+from project.artifact import memory_tmpdir
 from project.local_aws import LocalAws, OutsideGuard, clean_aws_environment
 from project.schedules import stage_rules
 
@@ -451,17 +451,6 @@ def zappa_env(aws: LocalAws, guard: OutsideGuard, venv: Path | None = None) -> d
     if memory_tmpdir():
         env["TMPDIR"] = memory_tmpdir()
     return env
-
-
-def memory_tmpdir(path: str = "/dev/shm", room: int = 2 * 1024**3) -> str | None:  # noqa: S108 - mkdtemp inside
-    """A RAM-backed temporary folder with room, if this machine has one."""
-    # Zappa copies the whole virtualenv into a temporary folder to zip it: on disk, half a deploy's time.
-    try:
-        if os.access(path, os.W_OK) and shutil.disk_usage(path).free > room:
-            return path
-    except OSError:
-        pass
-    return None
 
 
 def run_zappa(args: list[str], env: dict, root: Path = ROOT) -> Step:

@@ -1,4 +1,4 @@
-"""Builds a stage's zip with `zappa package` and runs it in a fresh interpreter that sees only what Lambda would."""
+"""Builds a stage's zip as `bin/package` does and runs it in a fresh interpreter that sees only what Lambda would."""
 
 import importlib.metadata
 import json
@@ -47,28 +47,51 @@ def _clean_env(extra: dict) -> dict:
     return env | extra
 
 
-def build_package(stage: str, *, project_dir: Path, out_zip: Path, aws_env: dict) -> Path:
-    """`zappa package STAGE -o out_zip` run from project_dir inside the project's virtualenv.
-
-    aws_env must point boto3 at moto: packaging needs no AWS, and a stray call must never reach it.
-    Zappa's manylinux-wheel lookup cannot reach PyPI here; it then ships the venv's own (Linux) wheels.
-    """
-    env = _clean_env(aws_env) | {
-        "VIRTUAL_ENV": str(VENV),
-        "PATH": f"{VENV / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
-    }
-    out_zip.parent.mkdir(parents=True, exist_ok=True)
-    result = subprocess.run(
-        [str(VENV / "bin" / "zappa"), "package", stage, "-o", str(out_zip)],
-        cwd=project_dir,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
+def build_package(
+    stage: str, *, project_dir: Path, out_zip: Path, aws_env: dict, bytecode: bool = True, settings_file=None
+) -> Path:
+    """The stage's deployable zip as `bin/package STAGE` builds it: see build_artifacts."""
+    return Path(
+        build_artifact(stage, project_dir=project_dir, out_zip=out_zip, aws_env=aws_env, bytecode=bytecode)["zip_path"]
     )
-    if result.returncode != 0 or not out_zip.is_file():
-        raise RuntimeError(f"zappa package {stage} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
-    return out_zip
+
+
+def build_artifact(stage: str, *, project_dir: Path, out_zip: Path, aws_env: dict, bytecode: bool = True) -> dict:
+    return build_artifacts({stage: out_zip}, project_dir=project_dir, aws_env=aws_env, bytecode=bytecode)[stage]
+
+
+def build_artifacts(outputs: dict[str, Path], *, project_dir: Path, aws_env: dict, bytecode: bool = True) -> dict:
+    """Build each stage's zip as `bin/package STAGE` does (project/artifact.py), all at once; stage -> its report.
+
+    Each build is its own process (compileall forks workers: never from a process running threads)
+    in the project's venv. aws_env must point boto3 at moto: packaging needs no AWS, and a stray
+    call must never reach it. Every other connection goes to a proxy that refuses it: Zappa's
+    manylinux-wheel lookups on PyPI then fail at once (instead of timing out) and it ships the
+    venv's own (Linux) wheels.
+    """
+    from project.local_aws import OutsideGuard
+
+    with OutsideGuard() as guard:
+        env = _clean_env(aws_env) | guard.env()
+        builds = {}
+        for stage, out_zip in outputs.items():
+            command = [sys.executable, "-m", "project.artifact", stage, "-o", str(out_zip), "--json"]
+            command += ["--project-dir", str(project_dir)] + ([] if bytecode else ["--no-bytecode"])
+            builds[stage] = subprocess.Popen(
+                command,
+                cwd=Path(__file__).resolve().parents[2],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+        reports = {}
+        for stage, process in builds.items():
+            out, err = process.communicate(timeout=900)
+            if process.returncode != 0:
+                raise RuntimeError(f"bin/package {stage} failed:\n{out[-3000:]}\n{err[-3000:]}")
+            reports[stage] = json.loads(out.splitlines()[-1])
+    return reports
 
 
 def unpack(zip_path: Path, dest: Path) -> Package:
@@ -181,8 +204,10 @@ def ms(seconds):
 
 
 spawned = float(os.environ["FRESH_LAMBDA_SPAWNED_AT"])
+entry_module, _, entry_function = os.environ["FRESH_LAMBDA_HANDLER"].rpartition(".")
 before = time.monotonic()
-import handler
+import importlib
+lambda_handler = getattr(importlib.import_module(entry_module), entry_function)
 imported = time.monotonic()
 timings = {"startup_ms": ms(_top - spawned), "handler_import_ms": ms(imported - before)}
 
@@ -197,9 +222,23 @@ for line in sys.stdin:
             except ImportError:
                 answer[name] = None
         channel.write(json.dumps({"probe": answer}) + "\n")
+    elif "loaded" in message:
+        channel.write(json.dumps({"loaded": {name: name in sys.modules for name in message["loaded"]}}) + "\n")
+    elif "gc" in message:
+        import gc
+        channel.write(json.dumps({"gc": {"enabled": gc.isenabled(), "frozen": gc.get_freeze_count()}}) + "\n")
+    elif "metadata" in message:
+        import importlib.metadata
+        versions = {}
+        for name in message["metadata"]:
+            try:
+                versions[name] = importlib.metadata.version(name)
+            except importlib.metadata.PackageNotFoundError:
+                versions[name] = None
+        channel.write(json.dumps({"metadata": versions}) + "\n")
     else:
         started = time.monotonic()
-        result = handler.lambda_handler(message["event"], Context(**message["context"]))
+        result = lambda_handler(message["event"], Context(**message["context"]))
         done = time.monotonic()
         reply = {"result": result, "call_ms": ms(done - started), "since_top_ms": ms(done - _top)}
         channel.write(json.dumps(reply | timings) + "\n")
@@ -209,10 +248,23 @@ for line in sys.stdin:
 
 
 class FreshLambda:
-    """One cold Lambda container: a new interpreter importing the package's handler.py, fed events one by one."""
+    """One cold Lambda container: a new interpreter importing the function's handler, fed events one by one.
 
-    def __init__(self, package_root: Path, runtime_dir: Path, env: dict, function_name: str, python_flags=()):
+    `handler` is what the Lambda function's configuration names (Zappa sets it from the stage's
+    `lambda_handler`; without one, the zip-root handler.py's `handler.lambda_handler`).
+    """
+
+    def __init__(
+        self,
+        package_root: Path,
+        runtime_dir: Path,
+        env: dict,
+        function_name: str,
+        python_flags=(),
+        handler: str = "handler.lambda_handler",
+    ):
         self.package_root = package_root
+        self.handler = handler
         self.python_flags = tuple(python_flags)
         self.runtime_dir = runtime_dir
         self.env = env
@@ -234,6 +286,7 @@ class FreshLambda:
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "1024",
             "AWS_EXECUTION_ENV": f"AWS_Lambda_{PYTHON_DIR}",
             "FRESH_LAMBDA_SPAWNED_AT": repr(self.spawned_at),
+            "FRESH_LAMBDA_HANDLER": self.handler,
         } | self.env
         self.process = subprocess.Popen(
             [sys.executable, "-S", "-B", *self.python_flags, "-c", _CHILD],
@@ -279,3 +332,15 @@ class FreshLambda:
     def probe(self, *modules: str) -> dict[str, str | None]:
         """Where each module imports from inside the child, or None when it cannot be imported."""
         return self._ask({"probe": list(modules)})["probe"]
+
+    def loaded(self, *modules: str) -> dict[str, bool]:
+        """Whether each module has been imported in the child so far (without importing it)."""
+        return self._ask({"loaded": list(modules)})["loaded"]
+
+    def gc_state(self) -> dict:
+        """The child's cyclic garbage collector: enabled, and how many objects are frozen out of it."""
+        return self._ask({"gc": True})["gc"]
+
+    def metadata(self, *distributions: str) -> dict[str, str | None]:
+        """Each distribution's version as importlib.metadata finds it inside the child, or None."""
+        return self._ask({"metadata": list(distributions)})["metadata"]

@@ -1,0 +1,347 @@
+"""The zip operators deploy: `zappa package STAGE`, trimmed, with precompiled bytecode, re-zipped reproducibly.
+
+    bin/package STAGE [-s SETTINGS_FILE] [-o OUT.zip] [--no-bytecode]
+    zappa deploy STAGE -z OUT.zip        # or: zappa update STAGE -z OUT.zip
+
+What it changes in Zappa's zip, and why each is safe:
+
+- **Other languages' translations.** Cue is English-only (LANGUAGE_CODE en-us, no LocaleMiddleware,
+  nothing activates another language), so every gettext `locale/<lang>` folder but English goes;
+  English stays (Django refuses to start without the default language's catalog).
+- **Stale metadata.** A `*.dist-info` whose distribution ships no module (boto3, moto, pytest...:
+  left out by `exclude`) goes. Packages that read their own metadata (simplejwt, jsonschema) ship,
+  so theirs stays; a stale boto3 record would even shadow the runtime's real one.
+- **Debugging information.** An extension module built with DWARF debug sections (PyYAML's) has
+  them removed with `strip --strip-debug`: symbols and code stay; only files that carry a
+  `.debug_info` section are touched (re-writing the auditwheel-patched libraries is avoided).
+- **Bytecode.** Lambda's /var/task is read-only, so without `.pyc` every cold start compiles every
+  module it imports. `compileall` writes them with `unchecked-hash` (valid whatever the files'
+  timestamps; the artifact never changes) and `/var/task/...` as their file names; the sources
+  stay, so tracebacks show the lines. The venv's Python must be the stage's runtime's minor version.
+
+The zip is written with sorted names, fixed dates and modes, and Zappa's `package_info.json` (a
+random uuid, the build's time and user) is rewritten to name what was built instead: a uuid
+derived from the contents, the git commit and its time. Built twice from the same commit and
+venv, the zip has the same bytes (so the same CodeSha256 on Lambda).
+"""
+
+import argparse
+import compileall
+import dataclasses
+import hashlib
+import json
+import os
+import py_compile
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+LAMBDA_TASK_ROOT = "/var/task"
+# Language folders kept in every gettext `locale` folder: English (LANGUAGE_CODE en-us looks up en_US, then en).
+KEEP_LANGUAGES = frozenset({"en", "en_US"})
+# The earliest date a zip entry can carry: no build's clock leaks into the artifact.
+ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
+MB = 1_000_000
+
+
+class ArtifactError(Exception):
+    """A clear, operator-facing reason why no artifact was written."""
+
+
+@dataclass
+class Artifact:
+    stage: str
+    zip_path: Path
+    bytecode: bool
+    zappa_zipped_bytes: int = 0
+    removed_locales: list[str] = field(default_factory=list)
+    removed_dist_info: list[str] = field(default_factory=list)
+    stripped: list[str] = field(default_factory=list)
+    compiled: int = 0
+    package_info: dict = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def zipped_bytes(self) -> int:
+        return self.zip_path.stat().st_size
+
+
+# ------------------------------------------------------------------------------
+# Zappa's own package
+# ------------------------------------------------------------------------------
+def stage_config(stage: str, settings_file: Path) -> dict:
+    """The stage's settings after Zappa's `extends` (a shallow update, parent first)."""
+    try:
+        stages = json.loads(settings_file.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ArtifactError(f"cannot read {settings_file}: {exc}") from exc
+    if stage not in stages:
+        raise ArtifactError(f"no stage {stage!r} in {settings_file.name} (stages: {', '.join(sorted(stages))})")
+    config = stages[stage]
+    if "extends" in config:
+        return {**stage_config(config["extends"], settings_file), **{k: v for k, v in config.items() if k != "extends"}}
+    return dict(config)
+
+
+def memory_tmpdir(path: str = "/dev/shm", room: int = 2 * 1024**3) -> str | None:  # noqa: S108 - mkdtemp inside
+    """A RAM-backed temporary folder with room, if this machine has one."""
+    # Zappa copies the whole virtualenv into a temporary folder to zip it: on disk, most of a build's time.
+    try:
+        if os.access(path, os.W_OK) and shutil.disk_usage(path).free > room:
+            return path
+    except OSError:
+        pass
+    return None
+
+
+def zappa_package(
+    stage: str, out_zip: Path, *, project_dir: Path = ROOT, settings_file: Path | None = None, env: dict | None = None
+) -> Path:
+    """`zappa package STAGE -o out_zip` run from project_dir with this Python's virtualenv (its bin/ first)."""
+    venv = Path(sys.executable).parent.parent
+    zappa = venv / "bin" / "zappa"
+    if not zappa.exists():
+        raise ArtifactError(f"{venv} has no zappa: run bin/package from the project's virtualenv")
+    env = dict(os.environ if env is None else env)
+    env |= {"VIRTUAL_ENV": str(venv), "PATH": f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}"}
+    if memory_tmpdir() and "TMPDIR" not in env:
+        env["TMPDIR"] = memory_tmpdir()
+    command = [str(zappa), "package", stage, "-o", str(out_zip)]
+    if settings_file is not None:
+        command += ["-s", str(settings_file)]
+    out_zip.parent.mkdir(parents=True, exist_ok=True)
+    result = subprocess.run(  # noqa: S603 - the venv's own zappa
+        command, cwd=project_dir, env=env, capture_output=True, text=True, timeout=900, check=False
+    )
+    if result.returncode != 0 or not out_zip.is_file():
+        raise ArtifactError(f"zappa package {stage} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+    return out_zip
+
+
+# ------------------------------------------------------------------------------
+# Trimming the unpacked tree
+# ------------------------------------------------------------------------------
+def prune_locales(root: Path, keep: frozenset[str] = KEEP_LANGUAGES) -> list[str]:
+    """Remove each `locale/<lang>` folder holding translations (LC_MESSAGES) of a language not kept."""
+    removed = []
+    for locale in sorted(p for p in root.rglob("locale") if p.is_dir()):
+        for language in sorted(locale.iterdir()):
+            if language.is_dir() and language.name not in keep and (language / "LC_MESSAGES").is_dir():
+                shutil.rmtree(language)
+                removed.append(str(language.relative_to(root)))
+    return removed
+
+
+def _record_top_levels(dist_info: Path) -> set[str]:
+    """The top-level names a distribution installed (its RECORD), its own metadata folders aside.
+
+    `.pth` files do not count: outside site-packages (/var/task is not one) nothing reads them.
+    """
+    names = set()
+    for line in (dist_info / "RECORD").read_text().splitlines():
+        first = line.split(",", 1)[0].split("/", 1)[0]
+        if first and first not in ("..", "__pycache__") and not first.endswith((".dist-info", ".data", ".pth")):
+            names.add(first)
+    return names
+
+
+def prune_stale_dist_info(root: Path) -> list[str]:
+    """Remove each `*.dist-info` whose distribution has none of its top-level files or folders in the tree."""
+    removed = []
+    for dist_info in sorted(root.glob("*.dist-info")):
+        if not (dist_info / "RECORD").is_file():
+            continue  # nothing says what it installed: keep it
+        names = _record_top_levels(dist_info)
+        if names and not any((root / name).exists() for name in names):
+            shutil.rmtree(dist_info)
+            removed.append(dist_info.name)
+    return removed
+
+
+def _is_shared_object(path: Path) -> bool:
+    return path.suffix == ".so" or ".so." in path.name
+
+
+def strip_debug_info(root: Path) -> list[str]:
+    """`strip --strip-debug` each shared object that carries DWARF sections; [] when binutils is missing."""
+    strip = shutil.which("strip")
+    if strip is None:
+        return []
+    stripped = []
+    for path in sorted(p for p in root.rglob("*") if p.is_file() and _is_shared_object(p)):
+        if b".debug_info" not in path.read_bytes():
+            continue
+        result = subprocess.run([strip, "--strip-debug", str(path)], capture_output=True, text=True, check=False)  # noqa: S603
+        if result.returncode != 0:
+            raise ArtifactError(f"strip --strip-debug {path.relative_to(root)} failed: {result.stderr.strip()}")
+        stripped.append(str(path.relative_to(root)))
+    return stripped
+
+
+def compile_bytecode(root: Path, workers: int = 0) -> int:
+    """Write `__pycache__/*.cpython-3XY.pyc` beside every module, named as Lambda will find them."""
+    before = sum(1 for _ in root.rglob("*.pyc"))
+    ok = compileall.compile_dir(
+        root,
+        quiet=2,
+        workers=workers,
+        stripdir=str(root),
+        prependdir=LAMBDA_TASK_ROOT,
+        invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH,
+    )
+    if not ok:
+        raise ArtifactError("compileall failed: a module in the package does not compile")
+    return sum(1 for _ in root.rglob("*.pyc")) - before
+
+
+def _git(project_dir: Path, *args: str) -> str | None:
+    git = shutil.which("git")
+    if git is None:
+        return None
+    result = subprocess.run([git, "-C", str(project_dir), *args], capture_output=True, text=True, check=False)  # noqa: S603
+    return (result.stdout.strip() or None) if result.returncode == 0 else None
+
+
+def tree_digest(root: Path, *, leave_out: tuple[str, ...] = ()) -> str:
+    """SHA-256 over every file's relative name and bytes, in name order."""
+    digest = hashlib.sha256()
+    for path in sorted((p for p in root.rglob("*") if p.is_file()), key=lambda p: p.relative_to(root).as_posix()):
+        name = path.relative_to(root).as_posix()
+        if name in leave_out:
+            continue
+        digest.update(name.encode() + b"\0" + hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
+
+
+def stamp_package_info(root: Path, project_dir: Path) -> dict:
+    """Replace Zappa's build stamp (random uuid, clock, user) by one the contents and the commit decide."""
+    commit = _git(project_dir, "rev-parse", "HEAD")
+    committed_at = _git(project_dir, "log", "-1", "--format=%ct") if commit else None
+    info = {
+        "uuid": str(
+            uuid.uuid5(uuid.NAMESPACE_URL, "cue-artifact:" + tree_digest(root, leave_out=("package_info.json",)))
+        ),
+        "build_time": os.environ.get("SOURCE_DATE_EPOCH") or committed_at or "0",
+        "build_platform": sys.platform,
+        "build_user": "bin/package",
+        "commit": commit,
+    }
+    (root / "package_info.json").write_text(json.dumps(info, indent=4) + "\n")
+    return info
+
+
+def write_zip(root: Path, out_zip: Path, compresslevel: int = 6) -> Path:
+    """Zip the tree reproducibly: sorted names, ZIP_EPOCH dates, 0755 like Zappa's (Lambda needs others to read)."""
+    files = sorted((p for p in root.rglob("*") if p.is_file()), key=lambda p: p.relative_to(root).as_posix())
+    tmp = out_zip.with_name(out_zip.name + ".part")
+    with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED, compresslevel=compresslevel) as archive:
+        for path in files:
+            info = zipfile.ZipInfo(path.relative_to(root).as_posix(), date_time=ZIP_EPOCH)
+            info.create_system = 3  # Unix, so the mode below is honoured
+            info.external_attr = 0o100755 << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
+            archive.writestr(info, path.read_bytes(), compresslevel=compresslevel)
+    tmp.replace(out_zip)
+    return out_zip
+
+
+# ------------------------------------------------------------------------------
+# The whole build
+# ------------------------------------------------------------------------------
+def check_runtime(config: dict) -> None:
+    """Bytecode is only read by the Python minor version that wrote it: the venv's must be the stage's runtime."""
+    runtime = config.get("runtime", "")
+    here = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    if runtime != here:
+        raise ArtifactError(f"the stage runs {runtime or 'an unnamed runtime'} but this virtualenv is {here}")
+
+
+def build(
+    stage: str,
+    out_zip: Path,
+    *,
+    project_dir: Path = ROOT,
+    settings_file: Path | None = None,
+    bytecode: bool = True,
+    env: dict | None = None,
+) -> Artifact:
+    settings_path = settings_file or project_dir / "zappa_settings.json"
+    config = stage_config(stage, settings_path)
+    if bytecode:
+        check_runtime(config)
+    artifact = Artifact(stage=stage, zip_path=out_zip, bytecode=bytecode)
+    with tempfile.TemporaryDirectory(prefix=f"artifact-{stage}-", dir=memory_tmpdir()) as tmp:
+        work = Path(tmp)
+        started = time.monotonic()
+        raw = zappa_package(stage, work / "zappa.zip", project_dir=project_dir, settings_file=settings_file, env=env)
+        artifact.zappa_zipped_bytes = raw.stat().st_size
+        artifact.seconds["zappa package"] = time.monotonic() - started
+
+        started = time.monotonic()
+        root = work / "task"
+        with zipfile.ZipFile(raw) as archive:
+            archive.extractall(root)
+        raw.unlink()
+        artifact.removed_locales = prune_locales(root)
+        artifact.removed_dist_info = prune_stale_dist_info(root)
+        artifact.stripped = strip_debug_info(root)
+        artifact.seconds["trim"] = time.monotonic() - started
+
+        if bytecode:
+            started = time.monotonic()
+            artifact.compiled = compile_bytecode(root)
+            artifact.seconds["compileall"] = time.monotonic() - started
+
+        started = time.monotonic()
+        artifact.package_info = stamp_package_info(root, project_dir)
+        out_zip.parent.mkdir(parents=True, exist_ok=True)
+        write_zip(root, out_zip)
+        artifact.seconds["zip"] = time.monotonic() - started
+    return artifact
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="bin/package", description=__doc__.splitlines()[0])
+    parser.add_argument("stage")
+    parser.add_argument("-s", "--settings-file", type=Path, help="a Zappa settings file (a feature-stage overlay)")
+    parser.add_argument("-o", "--output", type=Path, help="the zip to write (default dist/cue-STAGE.zip)")
+    parser.add_argument("--no-bytecode", action="store_true", help="leave out the precompiled .pyc")
+    parser.add_argument("--project-dir", type=Path, default=ROOT, help=argparse.SUPPRESS)  # the bench's bare project
+    parser.add_argument("--json", action="store_true", help="print what was done as one JSON object")
+    args = parser.parse_args(argv)
+    out = (args.output or args.project_dir / "dist" / f"cue-{args.stage}.zip").resolve()
+    try:
+        artifact = build(
+            args.stage,
+            out,
+            project_dir=args.project_dir.resolve(),
+            settings_file=args.settings_file,
+            bytecode=not args.no_bytecode,
+        )
+    except ArtifactError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(dataclasses.asdict(artifact) | {"zip_path": str(out), "zipped_bytes": artifact.zipped_bytes}))
+        return 0
+    steps = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in artifact.seconds.items())
+    print(f"{out}: {artifact.zipped_bytes / MB:.1f} MB (zappa package: {artifact.zappa_zipped_bytes / MB:.1f} MB)")
+    print(
+        f"removed {len(artifact.removed_locales)} translation folders, "
+        f"{len(artifact.removed_dist_info)} stale dist-info; debug info stripped from {len(artifact.stripped)} "
+        f"libraries; {artifact.compiled} modules precompiled; {steps}"
+    )
+    flag = f" -s {args.settings_file}" if args.settings_file else ""
+    print(f"deploy with: zappa update {args.stage}{flag} -z {out}   (first time: zappa deploy ... -z, see docs)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
