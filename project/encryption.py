@@ -1,22 +1,28 @@
 """Encryption at rest for stored secrets (tokens, client secrets): Fernet keys from CUE_FIELD_KEY, rotatable."""
 
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
-from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import models
 
+# cryptography.fernet is imported on first use: a Lambda cold start that reads no secret skips it.
+if TYPE_CHECKING:
+    from cryptography.fernet import MultiFernet
+
 
 @lru_cache(maxsize=4)
-def _fernet_for(keys: tuple[str, ...]) -> MultiFernet:
+def _fernet_for(keys: tuple[str, ...]) -> "MultiFernet":
+    from cryptography.fernet import Fernet, MultiFernet
+
     try:
         return MultiFernet([Fernet(key.encode()) for key in keys])
     except (ValueError, TypeError) as exc:
         raise ImproperlyConfigured("CUE_FIELD_KEY must be comma-separated Fernet keys (url-safe base64).") from exc
 
 
-def fernet() -> MultiFernet:
+def fernet() -> "MultiFernet":
     """The current keys (cached per key list, so a settings override in tests takes effect)."""
     return _fernet_for(tuple(settings.CUE_FIELD_KEYS))
 
@@ -44,6 +50,8 @@ class EncryptedTextField(models.TextField):
     def from_db_value(self, value, expression, connection):
         if value is None or value == "":
             return value
+        from cryptography.fernet import InvalidToken
+
         try:
             return decrypt(value)
         except InvalidToken as exc:

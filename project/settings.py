@@ -204,6 +204,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Imports (so registers) Cue's auth extension when a schema is generated, not at start-up.
+    "PREPROCESSING_HOOKS": ["apps.accounts.schema.register_extensions"],
 }
 
 # Throttle counters live in the cache: per container on Lambda (a floor, not a

@@ -2,7 +2,6 @@
 
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from apps.integrations.urls import api_urlpatterns as intercom_api_urls
 from apps.integrations.urls import intercom_urlpatterns
@@ -12,10 +11,19 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("console/", include("apps.console.urls")),
     path("admin/", admin.site.urls),
-    path("api/schema/", SpectacularAPIView.as_view(authentication_classes=[], permission_classes=[]), name="schema"),
+    path(
+        "api/schema/",
+        views.lazy_view("drf_spectacular.views.SpectacularAPIView", authentication_classes=[], permission_classes=[]),
+        name="schema",
+    ),
     path(
         "api/docs/",
-        SpectacularSwaggerView.as_view(url_name="schema", authentication_classes=[], permission_classes=[]),
+        views.lazy_view(
+            "drf_spectacular.views.SpectacularSwaggerView",
+            url_name="schema",
+            authentication_classes=[],
+            permission_classes=[],
+        ),
         name="docs",
     ),
     path("api/", include("apps.accounts.urls")),

@@ -1,9 +1,10 @@
-"""Process-level views: the health check."""
+"""Process-level views: the health check, and views imported on their first request."""
 
 import logging
 
 from django.db import connection
 from django.http import JsonResponse
+from django.utils.module_loading import import_string
 
 from project.api import error_body
 
@@ -20,3 +21,21 @@ def healthz(request):
         logger.exception("health check: database unreachable")
         return JsonResponse(error_body("database_unavailable", "The database is unreachable."), status=503)
     return JsonResponse({"status": "ok", "database": connection.vendor})
+
+
+def lazy_view(dotted_path: str, **initkwargs):
+    """`<dotted_path>.as_view(**initkwargs)`, imported on the first request for it, not on every cold start.
+
+    For views few requests reach whose modules are heavy (drf-spectacular's schema generator):
+    a Lambda cold start serving anything else never pays for importing them.
+    """
+    built = []
+
+    def view(request, *args, **kwargs):
+        if not built:
+            built.append(import_string(dotted_path).as_view(**initkwargs))
+        return built[0](request, *args, **kwargs)
+
+    view.csrf_exempt = True  # as APIView.as_view marks its views
+    view.__name__ = dotted_path.rpartition(".")[2]
+    return view
