@@ -232,6 +232,8 @@ def stamp_package_info(root: Path, project_dir: Path) -> dict:
         "build_platform": sys.platform,
         "build_user": "bin/package",
         "commit": commit,
+        # Uncommitted changes were packaged too: the commit alone does not say what this is.
+        "dirty": bool(_git(project_dir, "status", "--porcelain", "--untracked-files=no")) if commit else None,
     }
     (root / "package_info.json").write_text(json.dumps(info, indent=4) + "\n")
     return info
@@ -339,7 +341,8 @@ def main(argv: list[str] | None = None) -> int:
         f"libraries; {artifact.compiled} modules precompiled; {steps}"
     )
     flag = f" -s {args.settings_file}" if args.settings_file else ""
-    print(f"deploy with: zappa update {args.stage}{flag} -z {out}   (first time: zappa deploy ... -z, see docs)")
+    print(f"deploy with: zappa update {args.stage}{flag} -z {out}")
+    print("(a stage's first deploy, or new extra_permissions: a plain zappa deploy/update first; docs/operations.md)")
     return 0
 
 
