@@ -72,6 +72,7 @@ INSTALLED_APPS = [
     "django_guid",
     "apps.accounts",
     "apps.tasks",
+    "apps.knowledge",
 ]
 
 MIDDLEWARE = [
@@ -210,6 +211,13 @@ CUE_TASK_CLAIM_SECONDS = int(os.environ.get("CUE_TASK_CLAIM_SECONDS", "900"))
 CUE_TASK_DEADLINE_MARGIN_SECONDS = float(os.environ.get("CUE_TASK_DEADLINE_MARGIN_SECONDS", "3"))
 # A row not marked sent this long after it was recorded is sent again by the sweeper.
 CUE_TASK_UNSENT_GRACE_SECONDS = int(os.environ.get("CUE_TASK_UNSENT_GRACE_SECONDS", "30"))
+
+# ------------------------------------------------------------------------------
+# Knowledge base (apps.knowledge)
+# ------------------------------------------------------------------------------
+# Rows one upload to POST /api/knowledge/import may carry (a Lambda request has 30 s);
+# larger files go through `manage.py import_knowledge`.
+CUE_KNOWLEDGE_IMPORT_MAX_ROWS = int(os.environ.get("CUE_KNOWLEDGE_IMPORT_MAX_ROWS", "5000"))
 
 # ------------------------------------------------------------------------------
 # Email

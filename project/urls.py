@@ -17,6 +17,7 @@ urlpatterns = [
     ),
     path("api/", include("apps.accounts.urls")),
     path("api/", include("apps.tasks.urls")),
+    path("api/", include("apps.knowledge.urls")),
 ]
 
 handler400 = "project.api.handler400"
