@@ -80,6 +80,7 @@ INSTALLED_APPS = [
     "apps.suggestions",
     "apps.realtime",
     "apps.console",
+    "apps.knowledge",
 ]
 
 MIDDLEWARE = [
@@ -296,6 +297,13 @@ INTERCOM_HTTP_MAX_RETRIES = int(os.environ.get("INTERCOM_HTTP_MAX_RETRIES", "3")
 INTERCOM_HTTP_MAX_RETRY_WAIT_SECONDS = float(os.environ.get("INTERCOM_HTTP_MAX_RETRY_WAIT_SECONDS", "20"))
 # Webhook and Canvas Kit bodies over this are refused (413) before they are verified or stored.
 INTERCOM_WEBHOOK_MAX_BYTES = int(os.environ.get("INTERCOM_WEBHOOK_MAX_BYTES", str(1024 * 1024)))
+
+# ------------------------------------------------------------------------------
+# Knowledge base (apps.knowledge)
+# ------------------------------------------------------------------------------
+# Rows one upload to POST /api/knowledge/import may carry (a Lambda request has 30 s);
+# larger files go through `manage.py import_knowledge`.
+CUE_KNOWLEDGE_IMPORT_MAX_ROWS = int(os.environ.get("CUE_KNOWLEDGE_IMPORT_MAX_ROWS", "5000"))
 
 # ------------------------------------------------------------------------------
 # Email
