@@ -205,6 +205,13 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Several models have a `status`: name each choice set after its model so the schema stays stable.
+    "ENUM_NAME_OVERRIDES": {
+        "TaskStatusEnum": "apps.tasks.models.TaskStatus",
+        "SuggestionStatusEnum": "apps.suggestions.models.SuggestionStatus",
+        "ReplyStatusEnum": "apps.integrations.models.ReplyStatus",
+        "DeliveryStatusEnum": "apps.integrations.models.DeliveryStatus",
+    },
 }
 
 # Throttle counters live in the cache: per container on Lambda (a floor, not a
