@@ -69,6 +69,15 @@ def _gap(other: Membership) -> str:
     return "secret-b gap question"
 
 
+def _digest(other: Membership) -> str:
+    from datetime import date
+
+    from apps.suggestions.digests import digest_build
+
+    digest_build(workspace_id=other.workspace_id, day=date(2001, 2, 3))
+    return "2001-02-03"
+
+
 # url name -> (make an object in the other workspace and return the url kwargs, methods to try)
 OBJECT_CASES: dict[str, tuple[Callable[[Membership], dict], list[str]]] = {
     "member-detail": (_member, ["patch", "delete"]),
@@ -87,6 +96,7 @@ LIST_CASES: dict[str, Callable[[Membership], str]] = {
     "conversation-list": lambda other: _conversation(other) and "secret-b@example.com",
     "knowledge-gap-list": _gap,
     "knowledge-entry-list": lambda other: _entry(other) and "secret-b entry",
+    "digest-list": lambda other: _digest(other),
 }
 
 # Paths with parameters that are not workspace objects (documented here so the check stays exhaustive).

@@ -2,7 +2,7 @@
 
 from django.contrib import admin
 
-from apps.suggestions.models import KnowledgeGap, Suggestion
+from apps.suggestions.models import DailyDigest, KnowledgeGap, Suggestion
 
 
 @admin.register(Suggestion)
@@ -18,3 +18,11 @@ class KnowledgeGapAdmin(admin.ModelAdmin):
     list_display = ("id", "workspace", "message", "best_score", "created_at")
     list_select_related = ("workspace",)
     raw_id_fields = ("workspace", "conversation", "message")
+
+
+@admin.register(DailyDigest)
+class DailyDigestAdmin(admin.ModelAdmin):
+    list_display = ("workspace", "day", "messages_received", "suggestions_shown", "suggestions_accepted", "emailed_at")
+    list_filter = ("day",)
+    raw_id_fields = ("workspace",)
+    readonly_fields = [f.name for f in DailyDigest._meta.fields]

@@ -146,3 +146,26 @@ class SuggestionStatsApi(APIView):
 
 def _rate_args(row: dict) -> dict:
     return {"accepted": row["accepted"], "suggested": row["suggested"]}
+
+
+class DailyDigestOutputSerializer(serializers.Serializer):
+    day = serializers.DateField()
+    messages_received = serializers.IntegerField()
+    suggestions_shown = serializers.IntegerField()
+    suggestions_accepted = serializers.IntegerField()
+    suggestions_dismissed = serializers.IntegerField()
+    acceptance_rate = serializers.FloatField(allow_null=True)
+    gaps = serializers.JSONField()
+    emailed_at = serializers.DateTimeField(allow_null=True)
+
+
+class DailyDigestListApi(APIView):
+    """The workspace's daily digests, newest day first (built every morning by the daily_digest job)."""
+
+    @extend_schema(responses=DailyDigestOutputSerializer(many=True))
+    def get(self, request):
+        paginator = Pagination()
+        page = paginator.paginate_queryset(
+            selectors.digest_list(workspace_id=workspace_of(request).id), request, view=self
+        )
+        return paginator.get_paginated_response(DailyDigestOutputSerializer(page, many=True).data)

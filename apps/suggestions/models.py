@@ -67,3 +67,29 @@ class KnowledgeGap(models.Model):
 
     def __str__(self) -> str:
         return f"gap for message {self.message_id}"
+
+
+class DailyDigest(models.Model):
+    """One workspace's figures for one UTC day, stored for the API and mailed to its owners once."""
+
+    workspace = models.ForeignKey("accounts.Workspace", on_delete=models.CASCADE, related_name="+")
+    day = models.DateField()
+    messages_received = models.PositiveIntegerField(default=0)
+    suggestions_shown = models.PositiveIntegerField(default=0)
+    suggestions_accepted = models.PositiveIntegerField(default=0)
+    suggestions_dismissed = models.PositiveIntegerField(default=0)
+    gaps = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    emailed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["workspace", "day"], name="suggestions_one_digest_a_day")]
+        ordering = ["-day"]
+
+    def __str__(self) -> str:
+        return f"digest {self.workspace_id} {self.day}"
+
+    @property
+    def acceptance_rate(self) -> float | None:
+        decided = self.suggestions_accepted + self.suggestions_dismissed
+        return round(self.suggestions_accepted / decided, 4) if decided else None

@@ -83,3 +83,9 @@ def suggestion_for_canvas(*, conversation: Conversation, suggestion_id: int) -> 
         workspace_id=conversation.workspace_id, conversation=conversation, pk=suggestion_id
     ).first()
     return None if suggestion is None else _canvas_item(suggestion)
+
+
+def digest_list(*, workspace_id: int):
+    from apps.suggestions.models import DailyDigest
+
+    return DailyDigest.objects.filter(workspace_id=workspace_id).order_by("-day")

@@ -11,4 +11,5 @@ urlpatterns = [
     path("suggestions/<int:suggestion_id>/feedback", api.SuggestionFeedbackApi.as_view(), name="suggestion-feedback"),
     path("suggestions/stats", api.SuggestionStatsApi.as_view(), name="suggestion-stats"),
     path("knowledge/gaps", api.KnowledgeGapListApi.as_view(), name="knowledge-gap-list"),
+    path("digests", api.DailyDigestListApi.as_view(), name="digest-list"),
 ]
