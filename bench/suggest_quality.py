@@ -81,9 +81,10 @@ def bm25_rankings(intents, entries, accepted, queries):
     return out
 
 
-def first_sentence(text: str) -> str:
-    """A saved reply's title when it has none: its opening sentence (the protocol gives entries no titles)."""
-    return re.split(r"(?<=[.!?])\s+|\n", text.strip(), maxsplit=1)[0][:300]
+# The protocol's entry is the response text alone; Cue requires a title, so every entry gets the same
+# neutral one: it adds no words that could tell entries apart (measured: an opening-sentence title
+# instead, weighted as titles are, lowers top-1 with feedback by 0.003 to 0.013).
+NEUTRAL_TITLE = "Saved reply"
 
 
 def cue_rankings(intents, entries, accepted, queries):
@@ -94,7 +95,7 @@ def cue_rankings(intents, entries, accepted, queries):
     workspace_id = new_workspace("bench quality")
     try:
         rows = [
-            {"title": first_sentence(text), "body": text, "external_id": intent}
+            {"title": NEUTRAL_TITLE, "body": text, "external_id": intent}
             for intent, text in zip(intents, entries, strict=True)
         ]
         report = entries_import(workspace_id=workspace_id, rows=rows, source="bench")
