@@ -7,12 +7,12 @@ write them, inside the same transaction, so the statistics never count a half-ap
 from django.db import connection
 from django.db.models import F
 
-from apps.knowledge.models import IndexTotals
+from apps.knowledge.models import IndexTotals, LexemeStat
 
 # Rows are upserted in lexeme order so concurrent imports into one workspace lock them in the same order.
 _ADD_SQL = """
-    INSERT INTO knowledge_lexemestat (workspace_id, lexeme, df)
-    SELECT %s, lexeme, count(*) FROM knowledge_entry e, unnest(tsvector_to_array(e.search_vector)) AS lexeme
+    INSERT INTO knowledge_lexemestat (workspace_id, lexeme, df, evidence_entries)
+    SELECT %s, lexeme, count(*), 0 FROM knowledge_entry e, unnest(tsvector_to_array(e.search_vector)) AS lexeme
     WHERE e.id = ANY(%s) GROUP BY lexeme ORDER BY lexeme
     ON CONFLICT (workspace_id, lexeme) DO UPDATE SET df = knowledge_lexemestat.df + EXCLUDED.df
 """
@@ -59,3 +59,18 @@ def entries_unindexed(*, workspace_id: int, entry_ids: list[int], tokens: int) -
         with connection.cursor() as cursor:
             cursor.execute(_SUBTRACT_SQL, [entry_ids, workspace_id])
     totals_change(workspace_id=workspace_id, entries=-len(entry_ids), entry_tokens=-tokens)
+
+
+def vocabulary_evidence_change(*, workspace_id: int, gained: list[str], lost: list[str]) -> None:
+    """Count lexemes into (gained) or out of (lost) one more entry's accepted evidence, on every database."""
+    if gained:
+        LexemeStat.objects.bulk_create(
+            [LexemeStat(workspace_id=workspace_id, lexeme=lexeme) for lexeme in sorted(gained)], ignore_conflicts=True
+        )
+        LexemeStat.objects.filter(workspace_id=workspace_id, lexeme__in=gained).update(
+            evidence_entries=F("evidence_entries") + 1
+        )
+    if lost:
+        LexemeStat.objects.filter(workspace_id=workspace_id, lexeme__in=lost).update(
+            evidence_entries=F("evidence_entries") - 1
+        )

@@ -99,14 +99,17 @@ class EvidenceTerm(models.Model):
 
 
 class LexemeStat(models.Model):
-    """PostgreSQL only: in how many of a workspace's entries a lexeme occurs (BM25's document frequency).
+    """A workspace's vocabulary: in how many entries (df) and accepted-evidence profiles a lexeme occurs.
 
-    Kept in step by the entry services, so ranking never counts over the whole knowledge base.
+    df is BM25's document frequency, kept by the entry services on PostgreSQL (the pure-Python index
+    counts for itself), so ranking never counts over the whole knowledge base. Every known lexeme is
+    here, so misspellings are matched against this one trigram-indexed table.
     """
 
     workspace = models.ForeignKey("accounts.Workspace", on_delete=models.CASCADE, related_name="+")
     lexeme = models.CharField(max_length=200)
     df = models.IntegerField(default=0)
+    evidence_entries = models.IntegerField(default=0)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["workspace", "lexeme"], name="knowledge_lexemestat_unique")]

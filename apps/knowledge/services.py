@@ -103,6 +103,8 @@ def entry_delete(*, entry: Entry) -> None:
     """Delete an entry with its evidence, taking it out of every statistic."""
     entry = Entry.objects.select_for_update().get(pk=entry.pk)
     index.entries_unindexed(workspace_id=entry.workspace_id, entry_ids=[entry.id], tokens=entry.token_count)
+    learnt = EvidenceTerm.objects.filter(entry=entry, accepted__gt=0).values_list("lexeme", flat=True)
+    index.vocabulary_evidence_change(workspace_id=entry.workspace_id, gained=[], lost=list(learnt))
     index.totals_change(
         workspace_id=entry.workspace_id,
         accepted_profiles=-1 if entry.accepted_tokens else 0,
@@ -258,16 +260,23 @@ def _profile_apply(entry: Entry, action: str, counts: Counter, sign: int) -> Non
     tokens_column = f"{column}_tokens"
     if counts:
         terms = {t.lexeme: t for t in EvidenceTerm.objects.filter(entry=entry, lexeme__in=list(counts))}
-        new = []
+        new, gained, lost = [], [], []
         for lexeme, count in counts.items():
             term = terms.get(lexeme)
             if term is None:
                 term = EvidenceTerm(workspace_id=entry.workspace_id, entry=entry, lexeme=lexeme)
                 new.append(term)
-            setattr(term, column, max(0, getattr(term, column) + sign * count))
+            before_count = getattr(term, column)
+            setattr(term, column, max(0, before_count + sign * count))
+            if getattr(term, column) and not before_count:
+                gained.append(lexeme)
+            elif before_count and not getattr(term, column):
+                lost.append(lexeme)
         EvidenceTerm.objects.bulk_create(new)
         if terms:
             EvidenceTerm.objects.bulk_update(list(terms.values()), [column])
+        if column == "accepted":
+            index.vocabulary_evidence_change(workspace_id=entry.workspace_id, gained=gained, lost=lost)
     before = getattr(entry, tokens_column)
     after = max(0, before + sign * sum(counts.values()))
     setattr(entry, tokens_column, after)

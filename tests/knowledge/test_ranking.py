@@ -144,6 +144,14 @@ def test_accepted_messages_lift_their_entry(owner, kb, index_kind):
     assert after[refunds] > before.get(refunds, 0)
 
 
+def test_misspellings_of_learnt_words_match_the_evidence(owner, kb, index_kind):
+    """A word only accepted messages used (never an entry) is known too: its typos still find the entry."""
+    ws, refunds = owner.workspace_id, kb["Refunds"].id
+    evidence_record(workspace_id=ws, entry_id=refunds, message_ref="m1", text="parcel vanished", action="accept")
+    ranked = rank(ws, "parcl vanishd")
+    assert titles(ranked)[0] == "Refunds"
+
+
 def test_dismissals_count_against(owner, kb, index_kind):
     ws = owner.workspace_id
     message = "I forgot my password"

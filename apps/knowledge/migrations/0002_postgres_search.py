@@ -1,4 +1,4 @@
-"""PostgreSQL's search index: a stored, GIN-indexed tsvector per entry and trigram indexes for typo matching.
+"""PostgreSQL's search index: a stored, GIN-indexed tsvector per entry and a trigram index on the vocabulary for typo matching.
 
 SQLite (the embedded default) skips this migration: its ranker is pure Python.
 """
@@ -14,12 +14,14 @@ FORWARD = [
         || setweight(to_tsvector('english'::regconfig, regexp_replace(body_text, '\m[0-9]{5,}\M', ' ', 'g')), 'B')
     ) STORED
     """,
-    "CREATE INDEX knowledge_entry_search_gin ON knowledge_entry USING gin (search_vector)",
-    "CREATE INDEX knowledge_lexemestat_trgm ON knowledge_lexemestat USING gin (lexeme gin_trgm_ops)",
-    "CREATE INDEX knowledge_evterm_trgm ON knowledge_evidenceterm USING gin (lexeme gin_trgm_ops)",
+    # fastupdate off: every ranking reads this index, entries are written rarely; a pending list
+    # (GIN's write buffer) would be scanned by every search until vacuum merged it.
+    "CREATE INDEX knowledge_entry_search_gin ON knowledge_entry USING gin (search_vector) WITH (fastupdate = off)",
+    # On lower(lexeme) (lexemes are lower-case already) so that only the similarity search uses it: on the
+    # bare column the planner also picks it for exact lookups, where the unique btree is far faster.
+    "CREATE INDEX knowledge_lexemestat_trgm ON knowledge_lexemestat USING gin (lower(lexeme) gin_trgm_ops)",
 ]
 BACKWARD = [
-    "DROP INDEX IF EXISTS knowledge_evterm_trgm",
     "DROP INDEX IF EXISTS knowledge_lexemestat_trgm",
     "DROP INDEX IF EXISTS knowledge_entry_search_gin",
     "ALTER TABLE knowledge_entry DROP COLUMN IF EXISTS search_vector",

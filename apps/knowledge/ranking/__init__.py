@@ -103,8 +103,6 @@ def entry_scores(*, workspace_id: int, text: str) -> dict[int, float]:
             evidence.dismissed_df.update(more.dismissed_df)
     lexemes = list(query)
     totals = _totals(workspace_id)
-    body_stats = index.body_stats(lexemes, totals)  # first: it learns the frequencies postings choose by
-    body = scoring.field_scores(query, index.body_postings(lexemes, evidence.entry_ids), body_stats)
     accepted = scoring.field_scores(
         query,
         evidence.accepted,
@@ -123,6 +121,10 @@ def entry_scores(*, workspace_id: int, text: str) -> dict[int, float]:
             evidence.dismissed_df,
         ),
     )
+    body_stats = index.body_stats(lexemes, totals)  # first: it learns the frequencies postings choose by
+    # The best entries by their evidence get their body scored too, even when their body was no candidate.
+    learnt = set(sorted(accepted, key=accepted.get, reverse=True)[: scoring.EVIDENCE_BODY_LOOKUPS])
+    body = scoring.field_scores(query, index.body_postings(lexemes, learnt), body_stats)
     return scoring.combine(body, accepted, dismissed)
 
 

@@ -20,7 +20,7 @@ from apps.knowledge.ranking.scoring import (
 from apps.knowledge.text import IDENTIFIER_PATTERN_SQL
 
 # At most this many entries are read per message, found through its rarest words.
-CANDIDATE_BUDGET = 1000
+CANDIDATE_BUDGET = 300
 
 _ANALYZE_SQL = """
     SELECT lexeme, cardinality(positions)
@@ -33,20 +33,17 @@ _NEAREST_SQL = """
     SELECT q.term, best.lexeme, best.sim
     FROM unnest(%s::text[]) AS q(term)
     CROSS JOIN LATERAL (
-        SELECT v.lexeme, similarity(v.lexeme, q.term) AS sim
-        FROM (
-            SELECT lexeme FROM knowledge_lexemestat
-            WHERE workspace_id = %s AND df > 0 AND lexeme %% q.term
-            UNION
-            SELECT lexeme FROM knowledge_evidenceterm
-            WHERE workspace_id = %s AND accepted > 0 AND lexeme %% q.term
-        ) v
-        WHERE similarity(v.lexeme, q.term) >= %s
+        SELECT v.lexeme, similarity(lower(v.lexeme), q.term) AS sim
+        FROM knowledge_lexemestat v
+        WHERE v.workspace_id = %s AND (v.df > 0 OR v.evidence_entries > 0) AND lower(v.lexeme) %% q.term
+            AND similarity(lower(v.lexeme), q.term) >= %s
         ORDER BY sim DESC, v.lexeme
         LIMIT 1
     ) best
 """
 
+# Candidates: entries matching any of the chosen lexemes (GIN), or given by id. Two statements rather than
+# one with OR: the planner would give up the GIN bitmap scan for the OR.
 _POSTINGS_SQL = """
     WITH candidates AS (
         SELECT id, token_count, search_vector FROM knowledge_entry
@@ -87,7 +84,7 @@ class PostgresIndex:
 
     def nearest(self, terms: list[str]) -> dict[str, tuple[str, float]]:
         with connection.cursor() as cursor:
-            cursor.execute(_NEAREST_SQL, [terms, self.workspace_id, self.workspace_id, FUZZY_MIN_SIMILARITY])
+            cursor.execute(_NEAREST_SQL, [terms, self.workspace_id, FUZZY_MIN_SIMILARITY])
             return {term: (lexeme, float(sim)) for term, lexeme, sim in cursor.fetchall()}
 
     def body_stats(self, lexemes: list[str], totals: IndexTotals) -> FieldStats:
@@ -109,9 +106,9 @@ class PostgresIndex:
         return postings
 
     def _read_postings(self, postings: FieldPostings, match: str, match_param, lexemes: list[str]) -> None:
-        sql = _POSTINGS_SQL.format(match=match)
         with connection.cursor() as cursor:
-            cursor.execute(sql, [self.workspace_id, match_param, CANDIDATE_BUDGET, lexemes])
+            params = [self.workspace_id, match_param, CANDIDATE_BUDGET, lexemes]
+            cursor.execute(_POSTINGS_SQL.format(match=match), params)
             for entry_id, length, lexeme, weights in cursor.fetchall():
                 postings.length[entry_id] = length
                 in_title = sum(1 for w in weights if w == "A")

@@ -6,7 +6,7 @@ deployed stages run on PostgreSQL.
 
 from collections import Counter
 
-from apps.knowledge.models import Entry, EvidenceTerm, IndexTotals
+from apps.knowledge.models import Entry, IndexTotals, LexemeStat
 from apps.knowledge.ranking.scoring import (
     FUZZY_MIN_SIMILARITY,
     MAX_QUERY_LEXEMES,
@@ -48,8 +48,8 @@ class PythonIndex:
 
     def nearest(self, terms: list[str]) -> dict[str, tuple[str, float]]:
         self._load()
-        evidence = EvidenceTerm.objects.filter(workspace_id=self.workspace_id, accepted__gt=0)
-        vocabulary = set(self._df) | set(evidence.values_list("lexeme", flat=True).distinct())
+        learnt = LexemeStat.objects.filter(workspace_id=self.workspace_id, evidence_entries__gt=0)
+        vocabulary = set(self._df) | set(learnt.values_list("lexeme", flat=True))
         found = {}
         for term in terms:
             best = max(((trigram_similarity(term, v), v) for v in vocabulary), key=lambda p: (p[0], p[1]), default=None)

@@ -19,6 +19,8 @@ DISMISS_WEIGHT = 0.5
 # A customer message is ranked on its first characters and distinct words: bounded work for huge messages.
 MAX_MESSAGE_CHARS = 5000
 MAX_QUERY_LEXEMES = 64
+# Entries found through their evidence alone whose body is also read and scored (the best ones).
+EVIDENCE_BODY_LOOKUPS = 50
 
 
 @dataclass
