@@ -68,7 +68,7 @@ def load_run(*, post, bus, apps: dict[int, str], webhooks: int, seed: int = 9) -
     result.stored_messages = {w: stored.get(w, 0) for w in workspace_ids}
     message_ids = set(Message.objects.filter(conversation__workspace_id__in=workspace_ids).values_list("id", flat=True))
     succeeded = TaskRun.objects.filter(name=SUGGEST, status=TaskStatus.SUCCEEDED)
-    runs = Counter(args[0] for args in succeeded.values_list("args", flat=True))
+    runs = Counter(args[0] for args in succeeded.values_list("args", flat=True) if args[0] in message_ids)
     result.suggest_runs = sum(runs.values())
     result.lost = sum(max(0, expected[w] - result.stored_messages[w]) for w in workspace_ids) + sum(
         1 for m in message_ids if runs[m] == 0
