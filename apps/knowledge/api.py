@@ -5,7 +5,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
-from rest_framework.parsers import JSONParser, MultiPartParser
+from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -22,6 +22,7 @@ from apps.knowledge.importing import (
 )
 from apps.knowledge.models import Entry, EntryKind, KnowledgeSettings
 from project.api import Pagination, created, error_body
+from project.parsers import JSONParser
 
 
 class EntryOutput(serializers.ModelSerializer):

@@ -33,6 +33,9 @@ class TagsField(serializers.Field):
             data = data.replace(";", ",").split(",")
         if not isinstance(data, list) or not all(isinstance(tag, str) for tag in data):
             self.fail("invalid")
+        if any("\x00" in tag for tag in data):
+            # PostgreSQL cannot store NUL in text or JSON: refused here rather than a 500 at insert.
+            raise serializers.ValidationError("Null characters are not allowed in tags.")
         tags = list(dict.fromkeys(tag.strip() for tag in data if tag.strip()))
         if len(tags) > MAX_TAGS or any(len(tag) > 50 for tag in tags):
             raise serializers.ValidationError(f"At most {MAX_TAGS} tags of at most 50 characters each.")
