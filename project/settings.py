@@ -80,6 +80,7 @@ INSTALLED_APPS = [
     "apps.suggestions",
     "apps.realtime",
     "apps.console",
+    "apps.knowledge",
 ]
 
 MIDDLEWARE = [
@@ -93,6 +94,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, so it is the first to see a view's exception: a lost database is a 503, not a 500.
+    "project.middleware.DatabaseUnavailableMiddleware",
 ]
 
 TEMPLATES = [
@@ -174,7 +177,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "project.api.Pagination",
     "PAGE_SIZE": 50,
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["project.parsers.JSONParser"],
     "EXCEPTION_HANDLER": "project.api.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_THROTTLE_RATES": {
@@ -204,6 +207,13 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Several models have a `status`: name each choice set after its model so the schema stays stable.
+    "ENUM_NAME_OVERRIDES": {
+        "TaskStatusEnum": "apps.tasks.models.TaskStatus",
+        "SuggestionStatusEnum": "apps.suggestions.models.SuggestionStatus",
+        "ReplyStatusEnum": "apps.integrations.models.ReplyStatus",
+        "DeliveryStatusEnum": "apps.integrations.models.DeliveryStatus",
+    },
     # Imports (so registers) Cue's auth extension when a schema is generated, not at start-up.
     "PREPROCESSING_HOOKS": ["apps.accounts.schema.register_extensions"],
 }
@@ -298,6 +308,13 @@ INTERCOM_HTTP_MAX_RETRIES = int(os.environ.get("INTERCOM_HTTP_MAX_RETRIES", "3")
 INTERCOM_HTTP_MAX_RETRY_WAIT_SECONDS = float(os.environ.get("INTERCOM_HTTP_MAX_RETRY_WAIT_SECONDS", "20"))
 # Webhook and Canvas Kit bodies over this are refused (413) before they are verified or stored.
 INTERCOM_WEBHOOK_MAX_BYTES = int(os.environ.get("INTERCOM_WEBHOOK_MAX_BYTES", str(1024 * 1024)))
+
+# ------------------------------------------------------------------------------
+# Knowledge base (apps.knowledge)
+# ------------------------------------------------------------------------------
+# Rows one upload to POST /api/knowledge/import may carry (a Lambda request has 30 s);
+# larger files go through `manage.py import_knowledge`.
+CUE_KNOWLEDGE_IMPORT_MAX_ROWS = int(os.environ.get("CUE_KNOWLEDGE_IMPORT_MAX_ROWS", "5000"))
 
 # ------------------------------------------------------------------------------
 # Email

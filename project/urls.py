@@ -32,6 +32,8 @@ urlpatterns = [
     path("api/", include(intercom_api_urls)),
     path("api/", include("apps.conversations.urls")),
     path("", include(intercom_urlpatterns)),
+    path("api/", include("apps.knowledge.urls")),
+    path("api/", include("apps.suggestions.urls")),
 ]
 
 handler400 = "project.api.handler400"

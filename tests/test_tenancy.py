@@ -10,7 +10,8 @@ import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from apps.accounts.models import Membership
-from apps.conversations.models import Conversation
+from apps.conversations.models import Conversation, Message
+from apps.suggestions.models import KnowledgeGap, Suggestion
 from apps.tasks.models import TaskRun, TaskStatus
 
 pytestmark = pytest.mark.django_db
@@ -33,12 +34,59 @@ def _conversation(other: Membership) -> dict:
     return {"conversation_id": conversation.id}
 
 
+def _suggestion(other: Membership) -> dict:
+    conversation = Conversation.objects.get(pk=_conversation(other)["conversation_id"])
+    message = Message.objects.create(
+        conversation=conversation, workspace=other.workspace, intercom_part_id="b1", author_type="user", kind="comment"
+    )
+    suggestion = Suggestion.objects.create(
+        workspace=other.workspace,
+        conversation=conversation,
+        message=message,
+        title="secret-b suggestion",
+        body="secret-b body",
+        score=0.9,
+        rank=1,
+    )
+    return {"suggestion_id": suggestion.id}
+
+
+def _entry(other: Membership) -> dict:
+    from apps.knowledge.services import entry_create
+
+    entry = entry_create(workspace_id=other.workspace_id, title="secret-b entry", body="<p>secret-b body</p>")
+    return {"entry_id": entry.id}
+
+
+def _gap(other: Membership) -> str:
+    conversation = Conversation.objects.get(pk=_conversation(other)["conversation_id"])
+    message = Message.objects.create(
+        conversation=conversation, workspace=other.workspace, intercom_part_id="b2", author_type="user", kind="comment"
+    )
+    KnowledgeGap.objects.create(
+        workspace=other.workspace, conversation=conversation, message=message, text="secret-b gap question"
+    )
+    return "secret-b gap question"
+
+
+def _digest(other: Membership) -> str:
+    from datetime import date
+
+    from apps.suggestions.digests import digest_build
+
+    digest_build(workspace_id=other.workspace_id, day=date(2001, 2, 3))
+    return "2001-02-03"
+
+
 # url name -> (make an object in the other workspace and return the url kwargs, methods to try)
 OBJECT_CASES: dict[str, tuple[Callable[[Membership], dict], list[str]]] = {
     "member-detail": (_member, ["patch", "delete"]),
     "task-detail": (_task, ["get"]),
     "task-retry": (_task, ["post"]),
     "conversation-detail": (_conversation, ["get"]),
+    "conversation-suggestions": (_conversation, ["get"]),
+    "suggestion-feedback": (_suggestion, ["post"]),
+    "knowledge-entry-detail": (_entry, ["get", "patch", "delete"]),
 }
 
 # list url name -> (make an object in the other workspace, return a value that must not appear in the body)
@@ -46,6 +94,9 @@ LIST_CASES: dict[str, Callable[[Membership], str]] = {
     "member-list": lambda other: other.user.email,
     "task-list": lambda other: str(_task(other)["task_id"]),
     "conversation-list": lambda other: _conversation(other) and "secret-b@example.com",
+    "knowledge-gap-list": _gap,
+    "knowledge-entry-list": lambda other: _entry(other) and "secret-b entry",
+    "digest-list": lambda other: _digest(other),
 }
 
 # Paths with parameters that are not workspace objects (documented here so the check stays exhaustive).

@@ -15,6 +15,8 @@ logger = logging.getLogger(__name__)
 
 # The suggestion step's contract: a durable task taking [message_id], filled in by apps.suggestions.
 SUGGEST_REPLIES_TASK = "apps.suggestions.tasks.suggest_replies"
+# Its callback: publishes the stored suggestions to the agents' realtime topic (the ref it returns).
+PUBLISH_EVENT_TASK = "apps.realtime.tasks.publish_event"
 # Message kinds whose text is a preview worth showing in a list.
 _PREVIEW_KINDS = frozenset({"comment", "note"})
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -163,7 +165,9 @@ def conversation_upsert_from_intercom(
 
     triggers = [m.id for m in new_messages if is_suggestion_trigger(m)]
     for message_id in triggers:
-        task_dispatch(task=SUGGEST_REPLIES_TASK, args=[message_id], workspace_id=workspace_id)
+        task_dispatch(
+            task=SUGGEST_REPLIES_TASK, args=[message_id], workspace_id=workspace_id, callback=PUBLISH_EVENT_TASK
+        )
     logger.info(
         "conversation mirrored",
         extra={

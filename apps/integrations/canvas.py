@@ -215,6 +215,17 @@ def canvas_submit(*, body: bytes, signature: str | None) -> Answer:
         except ValidationError as exc:
             message = next(iter(exc.message_dict.values()))[0] if hasattr(exc, "error_dict") else exc.messages[0]
             return Answer(200, suggestions_canvas(suggestions_for(conversation), error=message))
+    if suggestion_id is not None:
+        # The click is the agent's verdict: the ranker learns from it as from the API's feedback.
+        from apps.suggestions.services import suggestion_feedback_from_canvas
+
+        suggestion_feedback_from_canvas(
+            workspace_id=conn.workspace_id,
+            conversation_id=conversation.id,
+            suggestion_id=suggestion_id,
+            action="dismiss" if action == "dismiss" else "accept",
+            reply=reply,
+        )
     CanvasAction.objects.create(
         workspace_id=conn.workspace_id,
         conversation=conversation,

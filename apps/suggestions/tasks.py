@@ -1,15 +1,18 @@
 """Async entry points of suggestions: the step a new customer message triggers."""
 
+from apps.realtime.events import event_ref
+from apps.suggestions import services
 from apps.tasks.registry import durable_task
 
 
 @durable_task
-def suggest_replies(message_id: int) -> int | None:
-    """Rank the knowledge base against a new customer message and store its suggestions.
+def suggest_replies(message_id: int) -> dict:
+    """Rank the knowledge base against a new customer message and store its suggestions (or a knowledge gap).
 
-    The contract (apps.conversations dispatches it, with the message's workspace, when a NEW
-    customer message is stored; a redelivered webhook never dispatches it twice):
-    takes the Message id, returns the message id for a callback such as publishing.
-    Until the suggestions issue fills it in, it does nothing.
+    apps.conversations dispatches it for each NEW customer message with callback
+    apps.realtime.tasks.publish_event, which gets the ref returned here. The ref is returned even
+    when nothing was stored: the backbone calls the callback with any result, and the source
+    answers "nothing to publish" for a gap, so the publish task ends quietly instead of failing.
     """
-    return message_id
+    services.suggestions_create_for_message(message_id=message_id)
+    return event_ref("suggestions", message_id=message_id)

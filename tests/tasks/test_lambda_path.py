@@ -2,6 +2,7 @@
 
 import json
 import threading
+import time
 from datetime import timedelta
 
 import psycopg2
@@ -341,10 +342,23 @@ def test_scheduled_event_runs_the_sweeper(sns, lambda_handler):
     assert names("scheduled") == ["scheduled"]
 
 
-def _connections_to(checker, dbname: str) -> int:
+def _backends(checker, dbname: str) -> set[int]:
     with checker.cursor() as cursor:
-        cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()", [dbname])
-        return cursor.fetchone()[0]
+        cursor.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()", [dbname])
+        return {row[0] for row in cursor.fetchall()}
+
+
+def _connections_to(checker, dbname: str, ignore: set[int]) -> int:
+    """Backends of this test's invocations: a backend whose client just closed can linger in
+    pg_stat_activity for a moment while it exits, so a reading above one is taken again; a
+    connection really kept open stays in every reading."""
+    count = len(_backends(checker, dbname) - ignore)
+    for _ in range(5):
+        if count <= 1:
+            break
+        time.sleep(0.05)
+        count = min(count, len(_backends(checker, dbname) - ignore))
+    return count
 
 
 @pytest.mark.slow
@@ -358,6 +372,8 @@ def test_500_invocations_hold_at_most_one_connection(sns, lambda_handler):
         dbname="postgres", host=db["HOST"], port=db["PORT"] or 5432, user=db["USER"], password=db["PASSWORD"]
     )
     checker.autocommit = True
+    # Connections of other threads of this run (a live server, say) are not this test's invocations.
+    before = _backends(checker, db["NAME"])
     try:
         peak = 0
         for i in range(500):
@@ -367,7 +383,7 @@ def test_500_invocations_hold_at_most_one_connection(sns, lambda_handler):
                 event = (apigw_v1 if i % 3 else apigw_v2)("GET", "/healthz")
                 assert lambda_handler(event)["statusCode"] == 200
             assert all(c.connection is None for c in connections.all(initialized_only=True)), i
-            peak = max(peak, _connections_to(checker, db["NAME"]))
+            peak = max(peak, _connections_to(checker, db["NAME"], before))
     finally:
         checker.close()
     assert peak <= 1

@@ -20,6 +20,9 @@
     }
   }
 
+  // Entry bodies are HTML: show their text (parsed inertly, never inserted as markup).
+  const textOf = (html) => new DOMParser().parseFromString(String(html || ""), "text/html").body.textContent || "";
+
   function jwtExpiry(token) {
     const payload = token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
     return JSON.parse(atob(payload)).exp * 1000;
@@ -63,8 +66,8 @@
     setTokens(await api("/api/auth/token", { method: "POST", json: { email, password } }));
     state.me = await api("/api/me");
     $("#who").textContent = `${state.me.user.email} · ${state.me.workspace.name}`;
-    for (const id of ["#nav", "#signout"]) $(id).hidden = false;
     show("inbox");
+    for (const id of ["#nav", "#signout"]) $(id).hidden = false;
     await loadConversations();
     connectRealtime();
   }
@@ -127,6 +130,13 @@
     await loadSuggestions(id);
   }
 
+  async function refreshMessages(id) {
+    const conversation = await api(`/api/conversations/${id}`).catch(() => null);
+    if (!conversation || String(id) !== String(state.conversationId)) return;
+    const messages = conversation.messages || {};
+    renderMessages(Array.isArray(messages) ? messages : messages.results || []);
+  }
+
   function renderMessages(messages) {
     $("#messages").replaceChildren(...messages.map((m) => el("li", {},
       el("span", { className: "author", textContent: `${m.author_name || m.author_type || ""} · ${m.kind || ""}` }),
@@ -146,7 +156,7 @@
       const item = el("li", { className: s.status || "shown" },
         el("strong", { textContent: s.title || `Entry ${s.entry_id}` }),
         el("span", { className: "score", textContent: ` score ${Number(s.score).toFixed(2)} · ${s.status || "shown"}` }),
-        el("p", { textContent: s.body || "" }));
+        el("p", { textContent: s.body_text || textOf(s.body) }));
       item.dataset.id = s.id;
       if (!s.status || s.status === "shown") {
         const actions = el("div", { className: "actions" });
@@ -215,6 +225,7 @@
         if (!state.suggestions.has(s.id)) state.suggestions.set(s.id, { ...s, message_id: event.message_id, status: "shown" });
       }
       renderSuggestions();
+      refreshMessages(state.conversationId);
     } else if (event.type === "message" || event.type === "conversation") {
       loadConversations().catch(() => {});
       if (String(event.conversation_id) === String(state.conversationId)) openConversation(state.conversationId).catch(() => {});

@@ -1,0 +1,112 @@
+"""Text helpers any app can use: HTML to clean text, safe stored HTML, and the words Cue ranks on."""
+
+import html
+import re
+from collections import Counter
+from functools import lru_cache
+from html.parser import HTMLParser
+
+import nh3
+import snowballstemmer
+
+# Tags whose boundaries separate words ("<p>a</p><p>b</p>" is "a b", not "ab").
+_BLOCK_TAGS = {
+    "address", "article", "aside", "blockquote", "br", "dd", "div", "dl", "dt", "figcaption", "footer",
+    "h1", "h2", "h3", "h4", "h5", "h6", "header", "hr", "li", "ol", "p", "pre", "section", "table",
+    "td", "th", "tr", "ul",
+}  # fmt: skip
+# Their text is never something a person reads.
+_SKIPPED_TAGS = {"script", "style", "template", "head", "title", "noscript"}
+
+
+class _TextExtractor(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self._skipping = 0
+
+    def handle_starttag(self, tag, attrs):
+        if tag in _SKIPPED_TAGS:
+            self._skipping += 1
+        elif tag in _BLOCK_TAGS:
+            self.parts.append("\n")
+
+    def handle_startendtag(self, tag, attrs):
+        if tag in _BLOCK_TAGS:
+            self.parts.append("\n")
+
+    def handle_endtag(self, tag):
+        if tag in _SKIPPED_TAGS:
+            self._skipping = max(0, self._skipping - 1)
+        elif tag in _BLOCK_TAGS:
+            self.parts.append("\n")
+
+    def handle_data(self, data):
+        if not self._skipping:
+            self.parts.append(data)
+
+
+_SPACES = re.compile(r"[ \t\r\f\v\u00a0]+")
+_BLANK_LINES = re.compile(r"\s*\n\s*")
+
+
+def html_to_text(value: str | None) -> str:
+    """Readable plain text of an HTML fragment (or of plain text): tags dropped, entities decoded, spaces tidied."""
+    if not value:
+        return ""
+    parser = _TextExtractor()
+    parser.feed(value)
+    parser.close()
+    text = html.unescape("".join(parser.parts))
+    text = _SPACES.sub(" ", text)
+    return _BLANK_LINES.sub("\n", text).strip()
+
+
+def clean_html(value: str | None) -> str:
+    """HTML that is safe to show an agent or post to Intercom: scripts, handlers and unknown tags removed."""
+    return nh3.clean(value or "")
+
+
+# ------------------------------------------------------------------------------
+# The words Cue ranks on (the pure-Python twin of PostgreSQL's 'english' configuration)
+# ------------------------------------------------------------------------------
+
+# PostgreSQL's english.stop (the Snowball list), so both databases drop the same words.
+_STOP_WORDS_TEXT = """
+    i me my myself we our ours ourselves you your yours yourself yourselves he him his himself she her hers
+    herself it its itself they them their theirs themselves what which who whom this that these those am is are
+    was were be been being have has had having do does did doing a an the and but if or because as until while of
+    at by for with about against between into through during before after above below to from up down in out on
+    off over under again further then once here there when where why how all any both each few more most other
+    some such no nor not only own same so than too very s t can will just don should now"""
+STOP_WORDS = frozenset(_STOP_WORDS_TEXT.split())
+
+# Long digit runs are order, account or phone numbers: they name one customer's case, never a topic,
+# and must not turn one customer's identifier into evidence for an entry. Short numbers
+# (error codes, years, plan sizes) stay. The same pattern is used in PostgreSQL (see the migration).
+IDENTIFIER_PATTERN = re.compile(r"\b[0-9]{5,}\b")
+IDENTIFIER_PATTERN_SQL = r"\m[0-9]{5,}\M"
+
+_WORD = re.compile(r"[^\W_]+")
+_stemmer = snowballstemmer.stemmer("english")
+
+
+@lru_cache(maxsize=50_000)
+def _stem(word: str) -> str:
+    return _stemmer.stemWord(word)
+
+
+def words_of(text: str) -> list[str]:
+    """Lower-cased words of a text, identifiers and stop words removed (unstemmed)."""
+    text = IDENTIFIER_PATTERN.sub(" ", text.lower())
+    return [w for w in _WORD.findall(text) if w not in STOP_WORDS]
+
+
+def lexemes_of(text: str) -> Counter:
+    """Stemmed words with their counts: what the pure-Python ranker indexes and searches."""
+    return Counter(_stem(w) for w in words_of(text))
+
+
+def token_count(text: str) -> int:
+    """How many indexable words a text has: the document length BM25 normalises by, on every database."""
+    return len(words_of(text))

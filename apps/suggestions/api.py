@@ -1,0 +1,171 @@
+"""Agent API for suggestions: a conversation's suggestions, feedback on one, knowledge gaps, acceptance stats."""
+
+from django.http import Http404
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from apps.accounts.permissions import IsMember, membership_of, workspace_of
+from apps.conversations.models import Conversation
+from apps.conversations.selectors import conversation_get
+from apps.suggestions import selectors, services
+from apps.suggestions.models import SentAs, Suggestion
+from project.api import Conflict, Pagination
+
+
+class SuggestionOutputSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Suggestion
+        fields = [
+            "id",
+            "entry_id",
+            "rank",
+            "score",
+            "status",
+            "title",
+            "body",
+            "message_id",
+            "conversation_id",
+            "sent_as",
+            "decided_at",
+            "created_at",
+        ]
+
+
+class ConversationSuggestionListApi(APIView):
+    permission_classes = [IsMember]
+
+    class ConversationSuggestionFilterSerializer(serializers.Serializer):
+        since = serializers.DateTimeField(required=False, help_text="Only suggestions created after this time.")
+        message = serializers.IntegerField(required=False, min_value=1)
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("since", str, description="ISO 8601 date-time: what a reconnecting client missed"),
+            OpenApiParameter("message", int, description="Only this message's suggestions"),
+        ],
+        responses=SuggestionOutputSerializer(many=True),
+    )
+    def get(self, request, conversation_id: int):
+        """The conversation's suggestions, newest customer message first, best first within a message."""
+        filters = self.ConversationSuggestionFilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        try:
+            conversation = conversation_get(workspace=workspace_of(request), conversation_id=conversation_id)
+        except Conversation.DoesNotExist as exc:
+            raise Http404 from exc
+        suggestions = selectors.suggestion_list(
+            conversation=conversation,
+            since=filters.validated_data.get("since"),
+            message_id=filters.validated_data.get("message"),
+        )
+        paginator = Pagination()
+        page = paginator.paginate_queryset(suggestions, request, view=self)
+        return paginator.get_paginated_response(SuggestionOutputSerializer(page, many=True).data)
+
+
+class SuggestionFeedbackApi(APIView):
+    permission_classes = [IsMember]
+
+    class SuggestionFeedbackInputSerializer(serializers.Serializer):
+        action = serializers.ChoiceField(choices=list(services.ACTIONS))
+        send_as = serializers.ChoiceField(choices=SentAs.values, required=False)
+
+    @extend_schema(request=SuggestionFeedbackInputSerializer, responses=SuggestionOutputSerializer)
+    def post(self, request, suggestion_id: int):
+        """Accept or dismiss; accepting with send_as queues it to Intercom as a reply or a note.
+
+        The same verdict again answers 200 and changes nothing; a different one on a decided
+        suggestion is 409.
+        """
+        membership = membership_of(request)
+        # Another workspace's suggestion is unknown here whatever the body says: 404 before any 400.
+        if not selectors.suggestion_exists(workspace_id=membership.workspace_id, suggestion_id=suggestion_id):
+            raise Http404
+        data = self.SuggestionFeedbackInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            suggestion, _changed = services.suggestion_feedback(
+                membership=membership,
+                suggestion_id=suggestion_id,
+                action=data.validated_data["action"],
+                send_as=data.validated_data.get("send_as"),
+            )
+        except Suggestion.DoesNotExist as exc:
+            raise Http404 from exc
+        except services.SuggestionAlreadyDecided as exc:
+            raise Conflict(str(exc)) from exc
+        return Response(SuggestionOutputSerializer(suggestion).data)
+
+
+class KnowledgeGapOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    message_id = serializers.IntegerField()
+    conversation_id = serializers.IntegerField()
+    text = serializers.CharField()
+    best_score = serializers.FloatField()
+    created_at = serializers.DateTimeField()
+
+
+class KnowledgeGapListApi(APIView):
+    permission_classes = [IsMember]
+
+    @extend_schema(responses=KnowledgeGapOutputSerializer(many=True))
+    def get(self, request):
+        """Customer messages that found no good suggestion, newest first: what the knowledge base lacks."""
+        paginator = Pagination()
+        gaps = selectors.knowledge_gap_list(workspace_id=workspace_of(request).id)
+        page = paginator.paginate_queryset(gaps, request, view=self)
+        return paginator.get_paginated_response(KnowledgeGapOutputSerializer(page, many=True).data)
+
+
+class EntryAcceptanceOutputSerializer(serializers.Serializer):
+    entry_id = serializers.IntegerField()
+    title = serializers.CharField()
+    suggested = serializers.IntegerField()
+    accepted = serializers.IntegerField()
+    dismissed = serializers.IntegerField()
+    acceptance_rate = serializers.FloatField(allow_null=True)
+
+
+class SuggestionStatsApi(APIView):
+    permission_classes = [IsMember]
+
+    @extend_schema(responses=EntryAcceptanceOutputSerializer(many=True))
+    def get(self, request):
+        """Acceptance by entry (accepted / suggested), most suggested first, and the workspace's totals."""
+        totals, by_entry = selectors.suggestion_stats(workspace_id=workspace_of(request).id)
+        paginator = Pagination()
+        page = paginator.paginate_queryset(by_entry, request, view=self)
+        rows = [{**row, "acceptance_rate": selectors.acceptance_rate(**_rate_args(row))} for row in page]
+        response = paginator.get_paginated_response(EntryAcceptanceOutputSerializer(rows, many=True).data)
+        response.data["totals"] = {**totals, "acceptance_rate": selectors.acceptance_rate(**_rate_args(totals))}
+        return response
+
+
+def _rate_args(row: dict) -> dict:
+    return {"accepted": row["accepted"], "suggested": row["suggested"]}
+
+
+class DailyDigestOutputSerializer(serializers.Serializer):
+    day = serializers.DateField()
+    messages_received = serializers.IntegerField()
+    suggestions_shown = serializers.IntegerField()
+    suggestions_accepted = serializers.IntegerField()
+    suggestions_dismissed = serializers.IntegerField()
+    acceptance_rate = serializers.FloatField(allow_null=True)
+    gaps = serializers.JSONField()
+    emailed_at = serializers.DateTimeField(allow_null=True)
+
+
+class DailyDigestListApi(APIView):
+    """The workspace's daily digests, newest day first (built every morning by the daily_digest job)."""
+
+    @extend_schema(responses=DailyDigestOutputSerializer(many=True))
+    def get(self, request):
+        paginator = Pagination()
+        page = paginator.paginate_queryset(
+            selectors.digest_list(workspace_id=workspace_of(request).id), request, view=self
+        )
+        return paginator.get_paginated_response(DailyDigestOutputSerializer(page, many=True).data)

@@ -1,0 +1,194 @@
+"""Writes for suggestions: rank a new customer message and store what to show; record an agent's verdict."""
+
+import logging
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from apps.accounts.models import Membership
+from apps.conversations.models import Message
+from apps.conversations.services import is_suggestion_trigger
+from apps.integrations import selectors as integration_selectors
+from apps.integrations.models import OutboundReply, ReplyKind
+from apps.integrations.services import reply_request
+from apps.knowledge.selectors import entries_rank, knowledge_settings_get
+from apps.knowledge.services import evidence_record
+from apps.suggestions.models import KnowledgeGap, SentAs, Suggestion, SuggestionStatus
+
+logger = logging.getLogger(__name__)
+
+ACTIONS = {"accept": SuggestionStatus.ACCEPTED, "dismiss": SuggestionStatus.DISMISSED}
+_REPLY_KINDS = {SentAs.REPLY: ReplyKind.COMMENT, SentAs.NOTE: ReplyKind.NOTE}
+
+
+class SuggestionAlreadyDecided(Exception):
+    """The agent (or a colleague) already decided this suggestion differently."""
+
+    def __init__(self, suggestion: Suggestion):
+        self.suggestion = suggestion
+        super().__init__(f"Suggestion {suggestion.id} is already {suggestion.status}.")
+
+
+def evidence_ref(message: Message) -> str:
+    """The knowledge app's key for a customer message: one verdict per (entry, message)."""
+    return f"message:{message.id}"
+
+
+# ------------------------------------------------------------------------------
+# The suggestion step
+# ------------------------------------------------------------------------------
+@transaction.atomic
+def suggestions_create_for_message(*, message_id: int) -> str:
+    """Rank the knowledge base for a customer message; store its Suggestion rows, or a KnowledgeGap.
+
+    Returns what happened: "suggested", "gap", or why nothing was done ("missing", "not_customer",
+    "already"). Idempotent: the message row is locked, and a message that already has suggestions or
+    a gap is left alone, so a redelivered or duplicated task never stores (or ranks) twice.
+    """
+    message = Message.objects.select_for_update().filter(pk=message_id).first()
+    if message is None:
+        return "missing"
+    if not is_suggestion_trigger(message):
+        return "not_customer"
+    if Suggestion.objects.filter(message=message).exists() or KnowledgeGap.objects.filter(message=message).exists():
+        return "already"
+    knowledge = knowledge_settings_get(workspace_id=message.workspace_id)
+    # Rank without the threshold so a gap records how close the best entry came.
+    ranked = entries_rank(
+        workspace_id=message.workspace_id,
+        text=message.body_html or message.body_text,
+        limit=knowledge.top_k,
+        threshold=0.0,
+    )
+    good = [r for r in ranked if r.score >= knowledge.suggestion_threshold and r.score > 0]
+    if not good:
+        KnowledgeGap.objects.bulk_create(
+            [
+                KnowledgeGap(
+                    workspace_id=message.workspace_id,
+                    conversation_id=message.conversation_id,
+                    message=message,
+                    text=message.body_text,
+                    best_score=ranked[0].score if ranked else 0.0,
+                )
+            ],
+            ignore_conflicts=True,
+        )
+        logger.info("knowledge gap", extra={"workspace_id": message.workspace_id, "message_id": message.id})
+        return "gap"
+    Suggestion.objects.bulk_create(
+        [
+            Suggestion(
+                workspace_id=message.workspace_id,
+                conversation_id=message.conversation_id,
+                message=message,
+                entry_id=r.entry_id,
+                title=r.title[:300],
+                body=r.body,
+                score=r.score,
+                rank=rank,
+            )
+            for rank, r in enumerate(good, start=1)
+        ],
+        ignore_conflicts=True,
+    )
+    logger.info(
+        "suggestions stored",
+        extra={"workspace_id": message.workspace_id, "message_id": message.id, "count": len(good)},
+    )
+    return "suggested"
+
+
+# ------------------------------------------------------------------------------
+# Feedback
+# ------------------------------------------------------------------------------
+def _validate(action: str, send_as: str | None) -> None:
+    if action not in ACTIONS:
+        raise ValidationError({"action": [f"Use one of: {', '.join(ACTIONS)}."]})
+    if send_as is not None and send_as not in SentAs.values:
+        raise ValidationError({"send_as": [f"Use one of: {', '.join(SentAs.values)}."]})
+    if send_as is not None and action != "accept":
+        raise ValidationError({"send_as": ["Only an accepted suggestion can be sent."]})
+
+
+def _decide(
+    suggestion: Suggestion, *, action: str, user_id: int | None, sent_as: str = "", reply: OutboundReply | None
+) -> None:
+    """Store the verdict and teach the ranker: the triggering message becomes evidence for or against the entry."""
+    if suggestion.entry_id is not None:
+        evidence_record(
+            workspace_id=suggestion.workspace_id,
+            entry_id=suggestion.entry_id,
+            message_ref=evidence_ref(suggestion.message),
+            text=suggestion.message.body_text,
+            action=action,
+        )
+    suggestion.status = ACTIONS[action]
+    suggestion.decided_by_id = user_id
+    suggestion.decided_at = timezone.now()
+    suggestion.sent_as = sent_as
+    suggestion.reply = reply
+    suggestion.save(update_fields=["status", "decided_by", "decided_at", "sent_as", "reply"])
+
+
+@transaction.atomic
+def suggestion_feedback(
+    *, membership: Membership, suggestion_id: int, action: str, send_as: str | None = None
+) -> tuple[Suggestion, bool]:
+    """Accept or dismiss a suggestion of the member's workspace; accepting can send it as a reply or a note.
+
+    Returns (suggestion, changed). The same verdict again is a no-op (changed=False, no second reply);
+    a different one raises SuggestionAlreadyDecided. Sending needs an Intercom connection
+    (ValidationError otherwise, nothing stored); the reply is queued, Intercom is called by its task.
+    """
+    _validate(action, send_as)
+    suggestion = (
+        Suggestion.objects.select_for_update(of=("self",))
+        .select_related("message", "conversation")
+        .get(workspace_id=membership.workspace_id, pk=suggestion_id)
+    )
+    if suggestion.status != SuggestionStatus.SHOWN:
+        if suggestion.status == ACTIONS[action] and (send_as is None or send_as == suggestion.sent_as):
+            return suggestion, False
+        raise SuggestionAlreadyDecided(suggestion)
+    reply = None
+    if send_as is not None:
+        if integration_selectors.connection_for_workspace(workspace=membership.workspace_id) is None:
+            raise ValidationError({"send_as": ["Intercom is not connected: connect it to send replies from Cue."]})
+        reply = reply_request(
+            workspace=membership.workspace,
+            conversation=suggestion.conversation,
+            body=suggestion.body,
+            kind=_REPLY_KINDS[send_as],
+            requested_by=membership,
+            source="suggestion",
+            source_id=str(suggestion.id),
+        )
+    _decide(suggestion, action=action, user_id=membership.user_id, sent_as=send_as or "", reply=reply)
+    logger.info(
+        "suggestion decided",
+        extra={"workspace_id": suggestion.workspace_id, "suggestion_id": suggestion.id, "action": action},
+    )
+    return suggestion, True
+
+
+@transaction.atomic
+def suggestion_feedback_from_canvas(
+    *, workspace_id: int, conversation_id: int, suggestion_id: int, action: str, reply: OutboundReply | None = None
+) -> Suggestion | None:
+    """The inbox app's click (send / note: accept; dismiss): the same learning as the API's feedback.
+
+    The canvas has queued any reply itself. A suggestion already decided keeps its first verdict.
+    """
+    suggestion = (
+        Suggestion.objects.select_for_update(of=("self",))
+        .select_related("message")
+        .filter(workspace_id=workspace_id, conversation_id=conversation_id, pk=suggestion_id)
+        .first()
+    )
+    if suggestion is None or suggestion.status != SuggestionStatus.SHOWN:
+        return suggestion
+    sent_as = "" if reply is None else (SentAs.NOTE if reply.kind == ReplyKind.NOTE else SentAs.REPLY)
+    _decide(suggestion, action=action, user_id=None, sent_as=sent_as, reply=reply)
+    return suggestion

@@ -1,0 +1,226 @@
+"""Faults with counts: each scenario breaks something while signed webhooks arrive, then counts what was kept.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/cue_faults \\
+        python bench/faults.py [--webhooks 10000] [--workspaces 50]
+
+Every task goes through a bus standing in for SNS that delivers each message at least once, 10 % twice,
+in random order (tests/support/faults.py). Columns: webhooks posted, task deliveries, duplicate
+deliveries among them, effects stored (messages mirrored; suggestion runs for the load), and the two
+that must be 0: lost (sent but not stored) and duplicated (stored more than once).
+"""
+
+import argparse
+import contextlib
+import os
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+from unittest import mock
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.chdir(ROOT)
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings_test")
+os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/cue_faults")
+os.environ.setdefault("LOG_LEVEL", "CRITICAL")  # the scenarios log every refusal and failure on purpose
+
+from tests.support.aws import MotoServer  # noqa: E402
+
+MOTO = MotoServer().start()
+os.environ.update(MOTO.env())  # before anything makes a boto3 client: nothing here can reach AWS
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.conf import settings  # noqa: E402
+from django.test import Client  # noqa: E402
+from django.test.utils import setup_databases, teardown_databases  # noqa: E402
+from django.utils import timezone  # noqa: E402
+
+from apps.accounts.services import workspace_signup  # noqa: E402
+from apps.conversations.models import Message  # noqa: E402
+from apps.integrations import services as intercom  # noqa: E402
+from apps.integrations.models import IntercomConnection, WebhookDelivery  # noqa: E402
+from apps.knowledge.services import entry_create  # noqa: E402
+from apps.tasks.services import task_sweep  # noqa: E402
+from tests.integrations.intercom_payloads import APP_SECRET, Conversation, encode, hub_signature  # noqa: E402
+from tests.support.faults import RedeliveringBus, database_unreachable  # noqa: E402
+from tests.support.load import load_run  # noqa: E402
+
+_n = iter(range(1, 10**9))
+
+
+class Killed(BaseException):
+    """A worker killed mid-task: not an Exception, so nothing records it; the transaction rolls back."""
+
+
+def workspaces(count: int) -> dict[int, str]:
+    apps = {}
+    for _ in range(count):
+        n = next(_n)
+        owner = workspace_signup(email=f"faults{n}@example.com", password="x-" * 8, workspace_name=f"Faults {n}")
+        conn = IntercomConnection.objects.create(
+            workspace=owner.workspace, app_id=f"faults{n}", region="us", api_version="2.11", method="oauth",
+            access_token="dG9r", connected_by=owner,
+        )  # fmt: skip
+        entry_create(workspace_id=conn.workspace_id, title="Invoice fixes", body="We fix a wrong invoice in a day.")
+        apps[conn.workspace_id] = conn.app_id
+    return apps
+
+
+def post(client, payload):
+    body = encode(payload)
+    signature = hub_signature(APP_SECRET, body)
+    return client.post("/webhooks/intercom", body, content_type="application/json", HTTP_X_HUB_SIGNATURE=signature)
+
+
+def conversations(app_id: str, count: int) -> list[dict]:
+    out = []
+    for i in range(count):
+        c = Conversation(1 + i % 2, app_id=app_id)
+        out += [c.user_created(), c.user_replied(f"<p>Any news on my invoice? ({i})</p>")]
+    return out
+
+
+def counted(name, apps, bus, webhooks, expected_messages, extra_effects=0):
+    stored = Message.objects.filter(conversation__workspace_id__in=list(apps)).count()
+    return {
+        "scenario": name,
+        "webhooks": webhooks,
+        "deliveries": bus.deliveries,
+        "dup_delivered": bus.duplicates,
+        "effects": stored + extra_effects,
+        "lost": max(0, expected_messages - stored),
+        "duplicated": max(0, stored - expected_messages),
+    }
+
+
+def scenario_sns_down(client) -> dict:
+    """SNS refuses every publish while 100 webhooks arrive; then the delivery job and the sweeper send them."""
+    apps, bus = workspaces(2), RedeliveringBus()
+    payloads = [p for app_id in apps.values() for p in conversations(app_id, 25)]
+    with mock.patch("apps.tasks.publisher.publish", side_effect=RuntimeError("SNS unavailable")):
+        codes = {post(client, p).status_code for p in payloads}
+    assert codes == {200}, codes
+    with mock.patch("apps.tasks.publisher.publish", bus.publish):
+        intercom.deliveries_redispatch_stale(now=timezone.now() + timedelta(minutes=11))
+        task_sweep(now=timezone.now() + timedelta(seconds=settings.CUE_TASK_UNSENT_GRACE_SECONDS + 1))
+        bus.run_all()
+    return counted("sns down, then swept", apps, bus, len(payloads), len(payloads))
+
+
+def scenario_db_down(client) -> dict:
+    """PostgreSQL unreachable while 100 webhooks arrive (all 503); Intercom retries each, some twice."""
+    apps, bus = workspaces(2), RedeliveringBus()
+    payloads = [p for app_id in apps.values() for p in conversations(app_id, 25)]
+    with mock.patch("apps.tasks.publisher.publish", bus.publish):
+        with database_unreachable():
+            codes = {post(client, p).status_code for p in payloads}
+        assert codes == {503}, codes
+        assert not WebhookDelivery.objects.filter(workspace_id__in=list(apps)).exists()
+        for p in payloads + payloads[::10]:
+            assert post(client, p).status_code == 200
+        bus.run_all()
+    return counted("db down (503), then retried", apps, bus, len(payloads), len(payloads))
+
+
+def scenario_worker_killed(client) -> dict:
+    """Every delivery's worker killed mid-task (after its writes, before commit), then the message redelivered
+    twice while the dead claim holds (skipped) and twice after the sweeper resends it."""
+    from apps.integrations.models import DeliveryStatus
+    from apps.tasks.runner import run_task_message
+
+    apps, bus = workspaces(1), RedeliveringBus(duplicate_ratio=0)
+    payloads = [p for app_id in apps.values() for p in conversations(app_id, 25)]
+    real, dying = intercom.conversation_upsert_from_intercom, [True]
+
+    def killed_after_writing(**kwargs):
+        result = real(**kwargs)
+        if dying[0]:
+            raise Killed
+        return result
+
+    with (
+        mock.patch("apps.tasks.publisher.publish", bus.publish),
+        mock.patch.object(intercom, "conversation_upsert_from_intercom", killed_after_writing),
+    ):
+        for p in payloads:
+            assert post(client, p).status_code == 200
+        first, bus.pending = bus.pending, []
+        for envelope in first:
+            bus.deliveries += 1
+            with contextlib.suppress(Killed):
+                run_task_message(envelope)
+        dying[0] = False
+        deliveries = WebhookDelivery.objects.filter(workspace_id__in=list(apps))
+        assert set(deliveries.values_list("status", flat=True)) == {DeliveryStatus.RECEIVED}  # rolled back
+        assert not Message.objects.filter(conversation__workspace_id__in=list(apps)).exists()
+        for _ in range(2):  # the claim of the dead worker still holds: skipped
+            bus.pending, bus.duplicates = list(first), bus.duplicates + len(first)
+            bus.run_all()
+        task_sweep(now=timezone.now() + timedelta(seconds=settings.CUE_TASK_CLAIM_SECONDS + 60))
+        resent = bus.pending
+        bus.pending, bus.duplicates = resent + resent, bus.duplicates + len(resent)  # each resend twice
+        bus.run_all()
+    return counted("worker killed, redelivered x2", apps, bus, len(payloads), len(payloads))
+
+
+def scenario_load(client, webhooks: int, count: int) -> dict:
+    apps, bus = workspaces(count), RedeliveringBus(duplicate_ratio=0.1)
+    with mock.patch("apps.tasks.publisher.publish", bus.publish):
+        result = load_run(post=lambda p: post(client, p), bus=bus, apps=apps, webhooks=webhooks)
+    wrong = [w for w in apps if result.stored_messages[w] != result.expected_messages[w]]
+    return {
+        "scenario": f"load {webhooks} webhooks / {count} workspaces",
+        "webhooks": webhooks,
+        "deliveries": result.deliveries,
+        "dup_delivered": result.duplicates_delivered,
+        "effects": sum(result.stored_messages.values()) + result.suggest_runs,
+        "lost": result.lost,
+        "duplicated": result.duplicated,
+        "note": f"{len(wrong)} workspaces with a wrong count",
+    }
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--webhooks", type=int, default=10_000)
+    parser.add_argument("--workspaces", type=int, default=50)
+    options = parser.parse_args()
+    settings.INTERCOM_CLIENT_SECRET = APP_SECRET
+    os.environ["AWS_LAMBDA_FUNCTION_NAME"] = "cue-faults"  # tasks publish (to the bus), as in Lambda
+    old = setup_databases(verbosity=0, interactive=False)
+    try:
+        client = Client()
+        rows = []
+        for run in (
+            scenario_sns_down,
+            scenario_db_down,
+            scenario_worker_killed,
+            lambda c: scenario_load(c, options.webhooks, options.workspaces),
+        ):
+            started = time.perf_counter()
+            row = run(client)
+            row["seconds"] = f"{time.perf_counter() - started:.1f}"
+            rows.append(row)
+            print(f"  done: {row['scenario']} ({row['seconds']} s)", file=sys.stderr, flush=True)
+    finally:
+        teardown_databases(old, verbosity=0)
+        MOTO.stop()
+    columns = ["scenario", "webhooks", "deliveries", "dup_delivered", "effects", "lost", "duplicated", "seconds"]
+    widths = {c: max(len(c), *(len(str(r[c])) for r in rows)) for c in columns}
+    print(" | ".join(c.ljust(widths[c]) for c in columns))
+    print("-+-".join("-" * widths[c] for c in columns))
+    for r in rows:
+        print(" | ".join(str(r[c]).ljust(widths[c]) for c in columns))
+    print(f"load: {rows[-1]['note']}")
+    print("Intercom 429/500/timeout on replies: tests/integrations/test_replies.py (each reply posted once).")
+    bad = [r["scenario"] for r in rows if r["lost"] or r["duplicated"]]
+    print("FAIL: " + ", ".join(bad) if bad else "OK: nothing lost, nothing duplicated")
+    sys.exit(1 if bad else 0)
+
+
+if __name__ == "__main__":
+    main()
