@@ -61,7 +61,7 @@ LAMBDA_UNZIPPED_LIMIT = 250 * MIB
 LEFT_OUT_RUNTIME_DISTRIBUTIONS = {
     *("boto3", "botocore", "s3transfer"),
     *("pip", "setuptools", "wheel"),
-    *("troposphere", "cfn-flip", "placebo", "argcomplete", "hjson", "tqdm", "toml", "click"),
+    *("troposphere", "cfn-flip", "placebo", "argcomplete", "hjson", "toml", "click"),
     *("python-slugify", "text-unidecode"),
 }
 EVENTS = {"v1": apigw_v1, "v2": apigw_v2}
