@@ -7,7 +7,6 @@ from functools import lru_cache
 from html.parser import HTMLParser
 
 import nh3
-import snowballstemmer
 
 # Tags whose boundaries separate words ("<p>a</p><p>b</p>" is "a b", not "ab").
 _BLOCK_TAGS = {
@@ -88,12 +87,20 @@ IDENTIFIER_PATTERN = re.compile(r"\b[0-9]{5,}\b")
 IDENTIFIER_PATTERN_SQL = r"\m[0-9]{5,}\M"
 
 _WORD = re.compile(r"[^\W_]+")
-_stemmer = snowballstemmer.stemmer("english")
+
+
+@lru_cache(maxsize=1)
+def _stemmer():
+    # Imported on first use: snowballstemmer loads every language's stemmer (a tenth of a Lambda
+    # cold start without bytecode), and most invocations rank nothing.
+    import snowballstemmer
+
+    return snowballstemmer.stemmer("english")
 
 
 @lru_cache(maxsize=50_000)
 def _stem(word: str) -> str:
-    return _stemmer.stemWord(word)
+    return _stemmer().stemWord(word)
 
 
 def words_of(text: str) -> list[str]:
