@@ -10,6 +10,8 @@ class ConversationState(models.TextChoices):
 
 
 CUSTOMER_AUTHOR_TYPES = frozenset({"user", "lead", "contact"})
+# Intercom's author type of a teammate; Intercom's own bot (Operator, Fin) writes as "bot" and is no agent.
+AGENT_AUTHOR_TYPE = "admin"
 
 
 class Conversation(models.Model):

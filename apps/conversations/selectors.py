@@ -5,7 +5,7 @@ from datetime import datetime
 from django.db.models import Exists, F, OuterRef, QuerySet
 
 from apps.accounts.models import Workspace
-from apps.conversations.models import Conversation, Message
+from apps.conversations.models import AGENT_AUTHOR_TYPE, CUSTOMER_AUTHOR_TYPES, Conversation, Message
 
 
 def conversation_list(
@@ -39,3 +39,31 @@ def message_list(*, conversation: Conversation) -> QuerySet[Message]:
     return Message.objects.filter(conversation=conversation, workspace_id=conversation.workspace_id).order_by(
         F("created_at_intercom").asc(nulls_first=True), "id"
     )
+
+
+def messages_answered_by(*, reply: Message, limit: int) -> list[Message]:
+    """The customer's messages an agent's reply answers, oldest first.
+
+    Those the customer wrote (comments with text) before the reply and after the agent's previous reply
+    in the conversation, the newest `limit` of them: what the customer asked since they were last
+    answered. A note or a bot's part is no answer, so it does not close the window. Ordered by
+    Intercom's time; a reply without one cannot be placed, and answers nothing.
+    """
+    if reply.created_at_intercom is None:
+        return []
+    earlier = Message.objects.filter(
+        workspace_id=reply.workspace_id,
+        conversation_id=reply.conversation_id,
+        kind="comment",
+        created_at_intercom__lt=reply.created_at_intercom,
+    ).exclude(body_text="")
+    previous_reply_at = (
+        earlier.filter(author_type=AGENT_AUTHOR_TYPE)
+        .order_by("-created_at_intercom")
+        .values_list("created_at_intercom", flat=True)
+        .first()
+    )
+    asked = earlier.filter(author_type__in=CUSTOMER_AUTHOR_TYPES)
+    if previous_reply_at is not None:
+        asked = asked.filter(created_at_intercom__gt=previous_reply_at)
+    return list(reversed(asked.order_by("-created_at_intercom", "-id")[:limit]))

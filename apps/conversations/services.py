@@ -8,7 +8,7 @@ from django.db import IntegrityError, transaction
 
 from apps.conversations.data import ConversationData, MessageData
 from apps.conversations.html import clean_html, html_to_text
-from apps.conversations.models import CUSTOMER_AUTHOR_TYPES, Conversation, Message
+from apps.conversations.models import AGENT_AUTHOR_TYPE, CUSTOMER_AUTHOR_TYPES, Conversation, Message
 from apps.tasks.services import task_dispatch
 
 logger = logging.getLogger(__name__)
@@ -17,6 +17,9 @@ logger = logging.getLogger(__name__)
 SUGGEST_REPLIES_TASK = "apps.suggestions.tasks.suggest_replies"
 # Its callback: publishes the stored suggestions to the agents' realtime topic (the ref it returns).
 PUBLISH_EVENT_TASK = "apps.realtime.tasks.publish_event"
+# Learning from what an agent typed: a durable task taking [message_id] of a new agent reply, filled in by
+# apps.suggestions (a reply that repeats an entry's text makes the customer's messages it answers evidence).
+LEARN_FROM_REPLY_TASK = "apps.suggestions.tasks.learn_from_reply"
 # Message kinds whose text is a preview worth showing in a list.
 _PREVIEW_KINDS = frozenset({"comment", "note"})
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -44,6 +47,7 @@ class UpsertResult:
     state_applied: bool
     new_message_ids: list[int]
     suggestion_message_ids: list[int]
+    reply_message_ids: list[int]
 
     def as_dict(self) -> dict:
         return {
@@ -52,6 +56,7 @@ class UpsertResult:
             "state_applied": self.state_applied,
             "new_message_ids": self.new_message_ids,
             "suggestion_message_ids": self.suggestion_message_ids,
+            "reply_message_ids": self.reply_message_ids,
         }
 
 
@@ -116,6 +121,11 @@ def is_suggestion_trigger(message: Message) -> bool:
     return message.kind == "comment" and message.author_type in CUSTOMER_AUTHOR_TYPES and bool(message.body_text)
 
 
+def is_agent_reply(message: Message) -> bool:
+    """What a teammate told the customer: an admin's comment with text (a note is internal, a bot is no agent)."""
+    return message.kind == "comment" and message.author_type == AGENT_AUTHOR_TYPE and bool(message.body_text)
+
+
 @transaction.atomic
 def conversation_upsert_from_intercom(
     *, workspace_id: int, data: ConversationData, event_at: datetime | None = None
@@ -125,7 +135,7 @@ def conversation_upsert_from_intercom(
     The conversation's state is replaced only when the event is at least as new as what is stored
     (by Intercom's updated_at, then the event's own time), so a late or repeated event never rolls
     it back. Messages are added once each whatever the order; a NEW customer message dispatches
-    the suggestion step (after commit, through the task ledger).
+    the suggestion step, a NEW agent reply the learning from it (both after commit, through the task ledger).
     """
     conversation, created = _lock_or_create(workspace_id=workspace_id, data=data, event_at=event_at)
     state_applied = created
@@ -168,6 +178,9 @@ def conversation_upsert_from_intercom(
         task_dispatch(
             task=SUGGEST_REPLIES_TASK, args=[message_id], workspace_id=workspace_id, callback=PUBLISH_EVENT_TASK
         )
+    replies = [m.id for m in new_messages if is_agent_reply(m)]
+    for message_id in replies:
+        task_dispatch(task=LEARN_FROM_REPLY_TASK, args=[message_id], workspace_id=workspace_id)
     logger.info(
         "conversation mirrored",
         extra={
@@ -177,6 +190,7 @@ def conversation_upsert_from_intercom(
             "state_applied": state_applied,
             "new_messages": len(new_messages),
             "suggestions_dispatched": len(triggers),
+            "replies_dispatched": len(replies),
         },
     )
     return UpsertResult(
@@ -185,4 +199,5 @@ def conversation_upsert_from_intercom(
         state_applied=state_applied,
         new_message_ids=[m.id for m in new_messages],
         suggestion_message_ids=triggers,
+        reply_message_ids=replies,
     )

@@ -27,6 +27,17 @@ def admin_ids_of_member(*, membership: Membership) -> list[str]:
     )
 
 
+def member_user_of_admin(*, workspace_id: int, admin_id: str) -> int | None:
+    """The user id of the Cue member an Intercom teammate is mapped to (teammates synced), or None."""
+    if not admin_id:
+        return None
+    return (
+        IntercomAdmin.objects.filter(workspace_id=workspace_id, intercom_id=admin_id, membership__isnull=False)
+        .values_list("membership__user_id", flat=True)
+        .first()
+    )
+
+
 def admin_list(*, workspace: Workspace) -> QuerySet[IntercomAdmin]:
     return IntercomAdmin.objects.filter(workspace=workspace).order_by("name", "intercom_id")
 

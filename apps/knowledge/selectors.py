@@ -1,4 +1,7 @@
-"""Reads for the knowledge base: entries (with search), settings, and ranking for a customer message."""
+"""Reads for the knowledge base: entries (with search), settings, ranking for a customer message, reply matching."""
+
+from collections.abc import Iterable
+from dataclasses import dataclass
 
 from django.db import connection
 from django.db.models import BooleanField, FloatField, Q, QuerySet
@@ -6,8 +9,29 @@ from django.db.models.expressions import RawSQL
 
 from apps.knowledge.models import Entry, KnowledgeSettings
 from apps.knowledge.ranking import RankedEntry, entries_rank, entry_scores
+from apps.knowledge.text import html_to_text, text_overlap
 
-__all__ = ["RankedEntry", "entries_rank", "entry_get", "entry_list", "entry_scores", "knowledge_settings_get"]
+__all__ = [
+    "EntryMatch",
+    "RankedEntry",
+    "entries_rank",
+    "entry_get",
+    "entry_list",
+    "entry_matching_reply",
+    "entry_scores",
+    "knowledge_settings_get",
+]
+
+# A reply "is" an entry's text when text_overlap(reply, entry body) reaches this. Measured on word
+# pairs: an entry sent with its greeting and signature changed keeps ~0.8-0.9 (each changed word
+# costs two pairs), and 0.6 still admits two or three more edited words in a 20-word reply; two
+# different saved replies that share a stock greeting and sign-off stay under it unless the
+# boilerplate is most of their text; a reply on the same topic in the agent's own words shares
+# few pairs (~0.1-0.3). Only the best entry counts, so a near twin never wins over the real one.
+REPLY_MATCH_MIN_OVERLAP = 0.6
+# How many of the ranker's best entries for the reply's own text are compared with it (a reply that
+# repeats an entry ranks that entry first, as its body holds every word of it).
+REPLY_MATCH_RANKED = 10
 
 _MATCH_SQL = "knowledge_entry.search_vector @@ websearch_to_tsquery('english'::regconfig, %s)"
 _RANK_SQL = "ts_rank(knowledge_entry.search_vector, websearch_to_tsquery('english'::regconfig, %s))"
@@ -61,3 +85,30 @@ def knowledge_settings_get(*, workspace_id: int) -> KnowledgeSettings:
     return KnowledgeSettings.objects.filter(workspace_id=workspace_id).first() or KnowledgeSettings(
         workspace_id=workspace_id
     )
+
+
+@dataclass(frozen=True)
+class EntryMatch:
+    entry_id: int
+    overlap: float
+
+
+def entry_matching_reply(*, workspace_id: int, text: str, candidate_ids: Iterable[int] = ()) -> EntryMatch | None:
+    """The workspace's enabled entry whose body the reply (nearly) repeats, or None.
+
+    Compared: the given candidates (say, the entries suggested for the messages it answers) and the
+    ranker's best entries for the reply's own text, never the whole knowledge base. The best overlap
+    wins (ties: the older entry), if it reaches REPLY_MATCH_MIN_OVERLAP.
+    """
+    reply = html_to_text(text)
+    if not reply:
+        return None
+    ranked = entries_rank(workspace_id=workspace_id, text=reply, limit=REPLY_MATCH_RANKED, threshold=0.0)
+    ids = {r.entry_id for r in ranked} | set(candidate_ids)
+    if not ids:
+        return None
+    bodies = Entry.objects.filter(workspace_id=workspace_id, enabled=True, pk__in=ids).values_list("id", "body_text")
+    best = max(((text_overlap(reply, body), -entry_id) for entry_id, body in bodies), default=None)
+    if best is None or best[0] < REPLY_MATCH_MIN_OVERLAP:
+        return None
+    return EntryMatch(entry_id=-best[1], overlap=round(best[0], 4))

@@ -291,13 +291,16 @@ def _profile_apply(entry: Entry, action: str, counts: Counter, sign: int) -> Non
 
 
 @transaction.atomic
-def evidence_record(*, workspace_id: int, entry_id: int, message_ref: str, text: str, action: str) -> EntryEvidence:
+def evidence_record(
+    *, workspace_id: int, entry_id: int, message_ref: str, text: str, action: str, keep_existing: bool = False
+) -> EntryEvidence:
     """Record that an agent accepted or dismissed an entry for a customer message.
 
     The message's words become evidence for (accept) or against (dismiss) the entry, so later messages
     like it rank the entry higher (lower). One verdict per (entry, message): recording the same one again
-    changes nothing, a different one replaces it. The entry must belong to the workspace: feedback can
-    never reach another workspace's entries (Entry.DoesNotExist otherwise).
+    changes nothing, a different one replaces it, unless `keep_existing` (an inferred verdict, which
+    never overrides one already given). The entry must belong to the workspace: feedback can never
+    reach another workspace's entries (Entry.DoesNotExist otherwise).
     """
     if action not in EvidenceAction.values:
         raise ValidationError({"action": [f"Use one of: {', '.join(EvidenceAction.values)}."]})
@@ -308,7 +311,7 @@ def evidence_record(*, workspace_id: int, entry_id: int, message_ref: str, text:
     clean = html_to_text(text)[:MAX_MESSAGE_CHARS]
     evidence = EntryEvidence.objects.filter(entry=entry, message_ref=message_ref).first()
     if evidence is not None:
-        if evidence.action == action:
+        if evidence.action == action or keep_existing:
             return evidence
         _profile_apply(entry, evidence.action, analyze_message(workspace_id=workspace_id, text=evidence.text), -1)
     else:

@@ -5,6 +5,7 @@ import re
 from collections import Counter
 from functools import lru_cache
 from html.parser import HTMLParser
+from itertools import pairwise
 
 import nh3
 
@@ -117,3 +118,28 @@ def lexemes_of(text: str) -> Counter:
 def token_count(text: str) -> int:
     """How many indexable words a text has: the document length BM25 normalises by, on every database."""
     return len(words_of(text))
+
+
+# ------------------------------------------------------------------------------
+# Near-identical texts (an agent's reply that repeats a saved reply)
+# ------------------------------------------------------------------------------
+
+
+def _word_pairs(text: str) -> set[tuple[str, ...]]:
+    words = _WORD.findall(text.lower())
+    if len(words) < 2:
+        return {tuple(words)} if words else set()
+    return set(pairwise(words))
+
+
+def text_overlap(a: str, b: str) -> float:
+    """How nearly two plain texts say the same words in the same order, 0..1 (1: the same words).
+
+    The Dice coefficient of their sets of adjacent word pairs, case and punctuation ignored, stop words
+    kept (here the wording is what counts, not the topic). Changing one word costs the two pairs it is
+    in, so a new greeting or signature lowers it a little; the same topic in other words shares few pairs.
+    """
+    pairs_a, pairs_b = _word_pairs(a), _word_pairs(b)
+    if not pairs_a or not pairs_b:
+        return 0.0
+    return 2 * len(pairs_a & pairs_b) / (len(pairs_a) + len(pairs_b))

@@ -8,11 +8,12 @@ from django.utils import timezone
 
 from apps.accounts.models import Membership
 from apps.conversations.models import Message
-from apps.conversations.services import is_suggestion_trigger
+from apps.conversations.selectors import messages_answered_by
+from apps.conversations.services import is_agent_reply, is_suggestion_trigger
 from apps.integrations import selectors as integration_selectors
 from apps.integrations.models import OutboundReply, ReplyKind
 from apps.integrations.services import reply_request
-from apps.knowledge.selectors import entries_rank, knowledge_settings_get
+from apps.knowledge.selectors import entries_rank, entry_matching_reply, knowledge_settings_get
 from apps.knowledge.services import evidence_record
 from apps.suggestions.models import KnowledgeGap, SentAs, Suggestion, SuggestionStatus
 
@@ -20,6 +21,9 @@ logger = logging.getLogger(__name__)
 
 ACTIONS = {"accept": SuggestionStatus.ACCEPTED, "dismiss": SuggestionStatus.DISMISSED}
 _REPLY_KINDS = {SentAs.REPLY: ReplyKind.COMMENT, SentAs.NOTE: ReplyKind.NOTE}
+# An agent's reply answers the customer's messages since the agent's previous reply: at most the newest
+# this many (a burst like "hi" / "I was charged twice" / "order 1234"), so one reply never teaches much.
+ANSWERED_MESSAGES_MAX = 3
 
 
 class SuggestionAlreadyDecided(Exception):
@@ -192,3 +196,60 @@ def suggestion_feedback_from_canvas(
     sent_as = "" if reply is None else (SentAs.NOTE if reply.kind == ReplyKind.NOTE else SentAs.REPLY)
     _decide(suggestion, action=action, user_id=None, sent_as=sent_as, reply=reply)
     return suggestion
+
+
+@transaction.atomic
+def suggestion_feedback_from_reply(*, message_id: int) -> dict:
+    """Learn from a reply an agent wrote in Intercom: if it repeats an entry's text, accept that entry.
+
+    The customer's messages the reply answers (conversations.selectors.messages_answered_by) become
+    accepted evidence for the entry, exactly as accepting its suggestion would; a suggestion of that
+    entry still shown for one of them is marked accepted (by the member mapped to the Intercom
+    teammate, when teammates are synced), so the stats count what the agent used. A verdict already
+    given (the agent clicked accept, or dismiss) is kept and never counted twice, so a redelivered or
+    repeated task changes nothing. Returns what happened under "status": "learnt", or why not
+    ("missing", "not_agent_reply", "nothing_answered", "no_match").
+    """
+    reply = Message.objects.filter(pk=message_id).first()
+    if reply is None:
+        return {"status": "missing"}
+    if not is_agent_reply(reply):
+        return {"status": "not_agent_reply"}
+    answered = messages_answered_by(reply=reply, limit=ANSWERED_MESSAGES_MAX)
+    if not answered:
+        return {"status": "nothing_answered"}
+    suggested = Suggestion.objects.filter(
+        workspace_id=reply.workspace_id, message__in=answered, entry__isnull=False
+    ).values_list("entry_id", flat=True)
+    match = entry_matching_reply(workspace_id=reply.workspace_id, text=reply.body_text, candidate_ids=suggested)
+    if match is None:
+        return {"status": "no_match"}
+    user_id = integration_selectors.member_user_of_admin(workspace_id=reply.workspace_id, admin_id=reply.author_id)
+    shown = {
+        s.message_id: s
+        for s in Suggestion.objects.select_for_update(of=("self",)).filter(
+            workspace_id=reply.workspace_id, message__in=answered, entry_id=match.entry_id
+        )
+    }
+    for message in answered:
+        suggestion = shown.get(message.id)
+        if suggestion is None:
+            evidence_record(
+                workspace_id=reply.workspace_id,
+                entry_id=match.entry_id,
+                message_ref=evidence_ref(message),
+                text=message.body_text,
+                action="accept",
+                keep_existing=True,
+            )
+        elif suggestion.status == SuggestionStatus.SHOWN:
+            suggestion.message = message
+            _decide(suggestion, action="accept", user_id=user_id, reply=None)
+    result = {
+        "status": "learnt",
+        "entry_id": match.entry_id,
+        "overlap": match.overlap,
+        "message_ids": [m.id for m in answered],
+    }
+    logger.info("learnt from an agent's reply", extra={"workspace_id": reply.workspace_id, **result})
+    return result

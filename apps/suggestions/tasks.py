@@ -1,4 +1,4 @@
-"""Async entry points of suggestions: the step a new customer message triggers."""
+"""Async entry points of suggestions: the step a new customer message triggers, and learning from agents' replies."""
 
 from apps.realtime.events import event_ref
 from apps.suggestions import services
@@ -16,3 +16,12 @@ def suggest_replies(message_id: int) -> dict:
     """
     services.suggestions_create_for_message(message_id=message_id)
     return event_ref("suggestions", message_id=message_id)
+
+
+@durable_task
+def learn_from_reply(message_id: int) -> dict:
+    """Learn from a new agent reply: evidence for the entry whose text it repeats (if any).
+
+    apps.conversations dispatches it for each NEW agent comment mirrored from Intercom.
+    """
+    return services.suggestion_feedback_from_reply(message_id=message_id)
