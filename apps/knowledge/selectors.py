@@ -24,10 +24,11 @@ __all__ = [
 
 # A reply "is" an entry's text when text_overlap(reply, entry body) reaches this. Measured on word
 # pairs: an entry sent with its greeting and signature changed keeps ~0.8-0.9 (each changed word
-# costs two pairs), and 0.6 still admits two or three more edited words in a 20-word reply; two
-# different saved replies that share a stock greeting and sign-off stay under it unless the
-# boilerplate is most of their text; a reply on the same topic in the agent's own words shares
-# few pairs (~0.1-0.3). Only the best entry counts, so a near twin never wins over the real one.
+# costs two pairs), and 0.6 still admits two or three more edited words in a 20-word reply; a reply
+# on the same topic in the agent's own words shares few pairs (under 0.1 in the tests); two saved
+# replies that share a stock greeting and sign-off around different answers score ~0.5, under it
+# unless the boilerplate is most of their text. Only the best entry counts, so such a twin never
+# wins over the entry actually sent.
 REPLY_MATCH_MIN_OVERLAP = 0.6
 # How many of the ranker's best entries for the reply's own text are compared with it (a reply that
 # repeats an entry ranks that entry first, as its body holds every word of it).

@@ -8,7 +8,7 @@ import pytest
 from apps.conversations.models import Message
 from apps.integrations.models import IntercomAdmin
 from apps.knowledge.models import Entry, EntryEvidence, LexemeStat
-from apps.knowledge.selectors import entry_matching_reply, entry_scores
+from apps.knowledge.selectors import REPLY_MATCH_MIN_OVERLAP, entry_matching_reply, entry_scores
 from apps.knowledge.services import evidence_record
 from apps.knowledge.text import text_overlap
 from apps.suggestions.models import Suggestion, SuggestionStatus
@@ -44,6 +44,19 @@ def customer_messages(workspace_id: int) -> list[Message]:
 
 def evidence(entry: Entry) -> list[tuple[str, str]]:
     return sorted(EntryEvidence.objects.filter(entry=entry).values_list("message_ref", "action"))
+
+
+def cancelling_asked(post) -> tuple[Conversation, Message, Suggestion]:
+    """A customer asks how to cancel an order; the "Cancel an order" entry is suggested (shown)."""
+    conversation = Conversation(2)
+    conversation.opening_body = "<p>How can I cancel my order before it ships?</p>"
+    post(conversation.user_created())
+    [asked] = Message.objects.filter(conversation__intercom_id=conversation.id, author_type="lead")
+    return (
+        conversation,
+        asked,
+        Suggestion.objects.select_related("entry").get(message=asked, entry__title="Cancel an order"),
+    )
 
 
 def rank_of(workspace_id: int, text: str, entry: Entry) -> int:
@@ -99,12 +112,8 @@ def test_a_typed_reply_repeating_an_entry_accepts_it_for_the_customer_message(
 
 def test_a_shown_suggestion_the_agent_typed_out_is_marked_accepted(connection, kb, deliver):  # noqa: F811
     """No teammate mapping: accepted by nobody in particular, and the stats count it as used."""
-    target = kb["Cancel an order"]
-    conversation = Conversation(2)
-    conversation.opening_body = "<p>How can I cancel my order before it ships?</p>"
-    deliver(conversation.user_created())
-    [asked] = customer_messages(connection.workspace_id)
-    shown = Suggestion.objects.get(message=asked, entry=target)
+    conversation, asked, shown = cancelling_asked(deliver)
+    target = shown.entry
     assert shown.status == SuggestionStatus.SHOWN
     deliver(
         conversation.admin_replied(
@@ -190,12 +199,8 @@ def test_redelivery_and_reruns_learn_once(connection, kb, deliver, post_webhook)
 
 def test_accept_then_the_same_text_typed_counts_once(connection, owner, kb, deliver):  # noqa: F811
     """The agent clicked accept and also typed the entry (or Cue sent it and it came back): one verdict."""
-    target = kb["Cancel an order"]
-    conversation = Conversation(2)
-    conversation.opening_body = "<p>How can I cancel my order before it ships?</p>"
-    deliver(conversation.user_created())
-    [asked] = customer_messages(connection.workspace_id)
-    shown = Suggestion.objects.get(message=asked, entry=target)
+    conversation, asked, shown = cancelling_asked(deliver)
+    target = shown.entry
     suggestion_feedback(membership=owner, suggestion_id=shown.id, action="accept")
     target.refresh_from_db()
     accepted = (evidence(target), target.accepted_tokens)
@@ -216,12 +221,8 @@ def test_accept_then_the_same_text_typed_counts_once(connection, owner, kb, deli
 
 def test_a_dismissal_is_not_overridden_by_a_typed_reply(connection, owner, kb, deliver):  # noqa: F811
     """What the agent said explicitly wins over what Cue infers from the text."""
-    target = kb["Cancel an order"]
-    conversation = Conversation(2)
-    conversation.opening_body = "<p>How can I cancel my order before it ships?</p>"
-    deliver(conversation.user_created())
-    [asked] = customer_messages(connection.workspace_id)
-    shown = Suggestion.objects.get(message=asked, entry=target)
+    conversation, asked, shown = cancelling_asked(deliver)
+    target = shown.entry
     suggestion_feedback(membership=owner, suggestion_id=shown.id, action="dismiss")
     deliver(conversation.admin_replied(target.body_html))
     assert evidence(target) == [(f"message:{asked.id}", "dismiss")]
@@ -294,6 +295,9 @@ def test_text_overlap_tolerates_greetings_and_tells_topics_apart():
     assert text_overlap(entry, entry) == 1.0
     assert text_overlap(f"Hi Rose! {entry} Cheers, Cordelia", entry) >= 0.8
     assert text_overlap("You can change your password from the security page in your settings.", entry) < 0.3
+    greeting, sign_off = "Hi there, thanks for reaching out to Acme support!", "Anything else? Best, the Acme team"
+    twin = f"{greeting} We refund any order within 30 days, to your card in five to ten business days. {sign_off}"
+    assert text_overlap(f"{greeting} {entry} {sign_off}", twin) < REPLY_MATCH_MIN_OVERLAP, "boilerplate is not the text"
     assert text_overlap("", entry) == 0.0
     assert text_overlap("Thanks!", "thanks") == 1.0
 
