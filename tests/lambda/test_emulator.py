@@ -146,14 +146,16 @@ def test_a_rate_one_minute_job_fires_when_the_clock_is_fast_forwarded(start_emul
     emulator.advance(timedelta(minutes=1))
     assert emulator.wait_idle(timeout=30)
 
-    assert [name for name, _ in emulator.scheduler.fired] == ["cue-dev-apps.tasks.jobs.sweep"]
+    assert "cue-dev-apps.tasks.jobs.sweep" in [name for name, _ in emulator.scheduler.fired]
     run.refresh_from_db()
     assert run.status == TaskStatus.SUCCEEDED
     assert Workspace.objects.filter(name="swept-by-the-emulator").count() == 1
     triggers = [line.split("\t")[1] for line in starts(emulator.lines)]
     assert "schedule cue-dev-apps.tasks.jobs.sweep rate(1 minute)" in triggers
     emulator.advance(timedelta(minutes=1))
-    assert len(emulator.scheduler.fired) == 2, "and again a minute later"
+    # Only the sweep's firings: a cron job (purge at 03:30, digest at 06:00 UTC) may fall due on the real clock.
+    sweeps = [name for name, _ in emulator.scheduler.fired if name == "cue-dev-apps.tasks.jobs.sweep"]
+    assert len(sweeps) == 2, "and again a minute later"
     assert emulator.wait_idle(timeout=30)
 
 
