@@ -31,6 +31,10 @@ class Entry(models.Model):
     # Words of the customer messages accepted (dismissed) for this entry: its evidence profiles' lengths.
     accepted_tokens = models.PositiveIntegerField(default=0)
     dismissed_tokens = models.PositiveIntegerField(default=0)
+    # What the entry means, and what its accepted messages mean (apps/knowledge/semantic.py): float32 sums
+    # of word vectors. Null when none of its words has a vector (or, for accepted_meaning, no evidence).
+    meaning = models.BinaryField(null=True, blank=True, editable=False)
+    accepted_meaning = models.BinaryField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -9,7 +9,7 @@ from itertools import islice
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
-from apps.knowledge import index
+from apps.knowledge import index, semantic
 from apps.knowledge.importing import row_validate
 from apps.knowledge.models import (
     Entry,
@@ -39,6 +39,7 @@ def _entry_fields(*, title: str, body: str) -> dict:
         "body_html": clean_html(body),
         "body_text": body_text,
         "token_count": token_count(title) + token_count(body_text),
+        "meaning": semantic.entry_meaning(title, body_text),
     }
 
 
@@ -172,7 +173,7 @@ def _import_batch(workspace_id: int, default_source: str, batch: list[tuple[int,
             entry_ids=[e.id for e in to_update],
             tokens=sum(e.token_count for e in to_update),
         )
-        names = ["title", "body_html", "body_text", "token_count", "kind", "tags", "enabled"]
+        names = ["title", "body_html", "body_text", "token_count", "meaning", "kind", "tags", "enabled"]
         for entry in to_update:
             _, data = keyed[(entry.source, entry.external_id)]
             for name in names:
@@ -280,7 +281,14 @@ def _profile_apply(entry: Entry, action: str, counts: Counter, sign: int) -> Non
     before = getattr(entry, tokens_column)
     after = max(0, before + sign * sum(counts.values()))
     setattr(entry, tokens_column, after)
-    entry.save(update_fields=[tokens_column])
+    changed = [tokens_column]
+    if column == "accepted":
+        # The profile's meaning is the sum of its messages' meanings; an emptied profile means nothing.
+        entry.accepted_meaning = (
+            semantic.add(entry.accepted_meaning, semantic.meaning_of(counts), sign) if after else None
+        )
+        changed.append("accepted_meaning")
+    entry.save(update_fields=changed)
     index.totals_change(
         workspace_id=entry.workspace_id,
         **{

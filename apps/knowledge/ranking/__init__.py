@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from django.db import connection
 
+from apps.knowledge import semantic
 from apps.knowledge.models import Entry, EvidenceTerm, IndexTotals
 from apps.knowledge.ranking import scoring
 from apps.knowledge.ranking.postgres import PostgresIndex
@@ -125,7 +126,28 @@ def entry_scores(*, workspace_id: int, text: str) -> dict[int, float]:
     # The best entries by their evidence get their body scored too, even when their body was no candidate.
     learnt = set(sorted(accepted, key=accepted.get, reverse=True)[: scoring.EVIDENCE_BODY_LOOKUPS])
     body = scoring.field_scores(query, index.body_postings(lexemes, learnt), body_stats)
-    return scoring.combine(body, accepted, dismissed)
+    words = scoring.combine(body, accepted)
+    scores = scoring.with_meaning(words, _meaning_scores(workspace_id, query, words.keys()))
+    return scoring.dismiss(scores, dismissed)
+
+
+def _meaning_scores(workspace_id: int, query: dict[str, float], candidates) -> dict[int, float]:
+    """How alike the message's meaning is to each candidate's: its text's meaning plus its accepted messages'.
+
+    Only entries the words already found are compared (at most the candidate budget plus the evidence
+    lookups): meaning reorders candidates, it never makes ranking read the whole knowledge base.
+    """
+    message = semantic.meaning_of(dict.fromkeys(query, 1.0))  # a short message: each word once
+    if not candidates or message is None:
+        return {}
+    rows = Entry.objects.filter(workspace_id=workspace_id, pk__in=list(candidates)).values_list(
+        "id", "meaning", "accepted_meaning"
+    )
+    meanings = {
+        entry_id: semantic.from_bytes(semantic.add(meaning, semantic.from_bytes(accepted_meaning)))
+        for entry_id, meaning, accepted_meaning in rows
+    }
+    return semantic.similarities(message, meanings)
 
 
 def entries_rank(

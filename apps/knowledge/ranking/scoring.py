@@ -14,6 +14,9 @@ B = 0.75
 TITLE_BOOST = 2.0
 # pg_trgm's own default threshold: a misspelt word is read as the known word it most resembles, if this close.
 FUZZY_MIN_SIMILARITY = 0.3
+# A body's (and accepted evidence's) score is the mean of its word score (BM25) and its meaning score
+# (cosine of word vectors, semantic.py): the two count equally, nothing is tuned to one data set.
+MEANING_WEIGHT = 0.5
 # How much a matching dismissed message can take off an entry's score (at most half of it).
 DISMISS_WEIGHT = 0.5
 # A customer message is ranked on its first characters and distinct words: bounded work for huge messages.
@@ -70,20 +73,37 @@ def field_scores(query: dict[str, float], postings: FieldPostings, stats: FieldS
     return scores
 
 
-def combine(body: dict[int, float], accepted: dict[int, float], dismissed: dict[int, float]) -> dict[int, float]:
-    """One 0..1 score per entry from its body, its accepted evidence and its dismissed evidence.
+def combine(body: dict[int, float], accepted: dict[int, float]) -> dict[int, float]:
+    """One 0..1 word score per entry from its body and its accepted evidence.
 
-    Body and accepted evidence combine like independent chances (1 - (1-a)(1-b)): either alone keeps
-    its own score, together they reinforce, and an entry nobody gave feedback on ranks exactly as before.
-    A dismissed message like this one scales the result down.
+    They combine like independent chances (1 - (1-a)(1-b)): either alone keeps its own score, together
+    they reinforce, and an entry nobody gave feedback on ranks exactly on its body.
     """
     combined = {}
     for entry_id in body.keys() | accepted.keys():
         score = 1 - (1 - body.get(entry_id, 0.0)) * (1 - accepted.get(entry_id, 0.0))
-        score *= 1 - DISMISS_WEIGHT * dismissed.get(entry_id, 0.0)
         if score > 0:
             combined[entry_id] = score
     return combined
+
+
+def dismiss(scores: dict[int, float], dismissed: dict[int, float]) -> dict[int, float]:
+    """Scores scaled down where the message is like the messages this entry was dismissed for."""
+    return {
+        entry_id: score * (1 - DISMISS_WEIGHT * dismissed.get(entry_id, 0.0))
+        for entry_id, score in scores.items()
+        if score > 0
+    }
+
+
+def with_meaning(words: dict[int, float], meaning: dict[int, float]) -> dict[int, float]:
+    """Word scores blended with meaning scores (each 0..1) for the entries either knows."""
+    blended = {}
+    for entry_id in words.keys() | meaning.keys():
+        score = (1 - MEANING_WEIGHT) * words.get(entry_id, 0.0) + MEANING_WEIGHT * meaning.get(entry_id, 0.0)
+        if score > 0:
+            blended[entry_id] = score
+    return blended
 
 
 def trigrams(word: str) -> set[str]:
