@@ -130,7 +130,7 @@ def cue_stage_config(stage: str) -> dict:
 
 
 def create_bare_project(parent: Path, cue_dev: dict) -> Path:
-    """`django-admin startproject bare`, made to answer behind API Gateway, with Cue's exclude list."""
+    """`django-admin startproject bare`, made to answer behind API Gateway, with Cue's exclude lists."""
     project = parent / "bare"
     project.mkdir()
     subprocess.run([sys.executable, "-m", "django", "startproject", "bare", str(project)], check=True)
@@ -150,6 +150,7 @@ def create_bare_project(parent: Path, cue_dev: dict) -> Path:
         "debug": cue_dev["debug"],
         "log_level": cue_dev["log_level"],
         "exclude": cue_dev["exclude"],
+        "exclude_glob": cue_dev["exclude_glob"],
     }
     (project / "zappa_settings.json").write_text(json.dumps({"dev": stage}, indent=4))
     return project

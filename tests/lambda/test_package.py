@@ -63,6 +63,8 @@ LEFT_OUT_RUNTIME_DISTRIBUTIONS = {
     *("pip", "setuptools", "wheel"),
     *("troposphere", "cfn-flip", "placebo", "argcomplete", "hjson", "toml", "click"),
     *("python-slugify", "text-unidecode"),
+    # Zappa's HTTP client (its CLI's): Cue's Intercom client speaks urllib3 (apps/integrations/client.py).
+    *("requests", "charset-normalizer", "idna"),
 }
 EVENTS = {"v1": apigw_v1, "v2": apigw_v2}
 SUGGEST = "apps.suggestions.tasks.suggest_replies"
@@ -381,6 +383,21 @@ def test_healthz_and_admin_through_the_entry_point(stage, fresh_lambda):
     login = fresh_lambda.invoke(apigw_v1("GET", "/admin/login/", stage=stage))["result"]
     assert login["statusCode"] == 200
     assert "Log in" in response_json_text(login)
+
+
+def test_docs_page_and_its_assets_through_the_entry_point(stage, fresh_lambda, package):
+    """Swagger UI's page and assets come from the zip (static files indexed on that first request)."""
+    page = fresh_lambda.invoke(apigw_v1("GET", "/api/docs/", stage=stage))["result"]
+    assert page["statusCode"] == 200
+    asset = re.search(r'src="[^"]*?(/static/drf_spectacular_sidecar/[^"]+\.js)"', response_json_text(page))[1]
+    script = fresh_lambda.invoke(apigw_v1("GET", asset, stage=stage))["result"]
+    assert script["statusCode"] == 200, asset
+    content_type = (script.get("headers") or {}).get("Content-Type") or script["multiValueHeaders"]["Content-Type"][0]
+    assert "javascript" in content_type
+    # What no page of Cue's links to is not shipped: the browsable API's assets (JSON-only API) and Redoc's.
+    assert not (package.root / "rest_framework" / "static").exists()
+    assert not (package.root / "drf_spectacular_sidecar" / "static" / "drf_spectacular_sidecar" / "redoc").exists()
+    assert (package.root / "rest_framework" / "templates").is_dir()
 
 
 def response_json_text(result: dict) -> str:
