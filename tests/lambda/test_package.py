@@ -400,6 +400,17 @@ def test_docs_page_and_its_assets_through_the_entry_point(stage, fresh_lambda, p
     assert (package.root / "rest_framework" / "templates").is_dir()
 
 
+def test_management_commands_find_third_party_migrations_shipped_as_bytecode(stage, fresh_lambda):
+    """`zappa manage STAGE migrate` runs in the function: Django's migrations and commands load from .pyc alone."""
+    assert fresh_lambda.invoke({"manage": "showmigrations auth token_blacklist accounts"})["result"] == {}
+    listed = fresh_lambda.stderr()
+    assert " [X] 0001_initial" in listed
+    for app in ("auth", "token_blacklist", "accounts"):  # two third-party (sourceless), Cue's own
+        assert f"\n{app}\n" in listed, app
+    assert "0012_alter_user_first_name_max_length" in listed  # one of django.contrib.auth's .pyc migrations
+    assert "Traceback" not in listed
+
+
 def response_json_text(result: dict) -> str:
     import base64
 
