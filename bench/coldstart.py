@@ -4,9 +4,10 @@
                                         [--database-url postgres://postgres@127.0.0.1:5432/cue_bench]
 
 Both zips are built as `bin/package` builds Cue's (project/artifact.py: `zappa package`, other
-languages' translations, stale metadata and debug sections left out) from the same venv with the
-same exclude list; without --bytecode neither has .pyc, with it both also run with precompiled
-bytecode (bin/package's default), so each ratio compares like with like.
+languages' translations, stale metadata and symbol tables left out) from the same venv with the
+same exclude list; without --bytecode neither has .pyc, with it both are also measured with
+bin/package's bytecode step (its default: precompiled, third-party modules as bytecode alone, each
+project's own code with its source), so each ratio compares like with like.
 
 Each run is a fresh interpreter that sees only the unpacked zip plus the libraries the Lambda
 runtime provides (tests/support/package.py), writing no bytecode (as on read-only /var/task), and
@@ -43,7 +44,7 @@ from cryptography.fernet import Fernet
 BASE_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(BASE_DIR))
 
-from project.artifact import compile_bytecode, write_zip  # noqa: E402
+from project.artifact import add_bytecode, write_zip  # noqa: E402
 from tests.support.aws import MotoServer  # noqa: E402
 from tests.support.events import apigw_v1  # noqa: E402
 from tests.support.package import VENV, FreshLambda, Package, build_artifact, lambda_runtime_dir, unpack  # noqa: E402
@@ -64,7 +65,7 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--importtime", action="store_true", help="also print import time per top-level package")
     parser.add_argument(
-        "--bytecode", action="store_true", help="also measure both packages with precompiled .pyc added"
+        "--bytecode", action="store_true", help="also measure both packages after bin/package's bytecode step"
     )
     return parser.parse_args()
 
@@ -129,7 +130,7 @@ def cue_stage_config(stage: str) -> dict:
 
 
 def create_bare_project(parent: Path, cue_dev: dict) -> Path:
-    """`django-admin startproject bare`, made to answer behind API Gateway, with Cue's exclude list."""
+    """`django-admin startproject bare`, made to answer behind API Gateway, with Cue's exclude lists."""
     project = parent / "bare"
     project.mkdir()
     subprocess.run([sys.executable, "-m", "django", "startproject", "bare", str(project)], check=True)
@@ -149,6 +150,7 @@ def create_bare_project(parent: Path, cue_dev: dict) -> Path:
         "debug": cue_dev["debug"],
         "log_level": cue_dev["log_level"],
         "exclude": cue_dev["exclude"],
+        "exclude_glob": cue_dev["exclude_glob"],
     }
     (project / "zappa_settings.json").write_text(json.dumps({"dev": stage}, indent=4))
     return project
@@ -163,10 +165,10 @@ def build(name: str, project_dir: Path, work: Path, aws_env: dict) -> tuple[Pack
 
 
 def with_bytecode(package: Package, work: Path) -> Package:
-    """The same package with bin/package's precompiled bytecode added, zipped the same way (for its size)."""
+    """The same package after bin/package's bytecode step, zipped the same way (for its size)."""
     root = work / f"{package.root.name}-pyc"
     shutil.copytree(package.root, root)
-    compile_bytecode(root)
+    add_bytecode(root)
     return Package(zip_path=write_zip(root, work / f"{package.zip_path.stem}-pyc.zip"), root=root)
 
 

@@ -1,14 +1,42 @@
-"""Middleware of Cue's own: a database that cannot be reached is a 503 (retry later), never a 500."""
+"""Middleware of Cue's own: static files indexed on their first request; an unreachable database is a 503, not a 500."""
 
 import logging
+import threading
 
 from django.db import InterfaceError, OperationalError
+from whitenoise.middleware import WhiteNoiseMiddleware
 
 from project.api import json_error
 
 logger = logging.getLogger(__name__)
 
 RETRY_AFTER_SECONDS = 30
+
+
+class StaticFilesMiddleware(WhiteNoiseMiddleware):
+    """WhiteNoise serving the apps' static files (WHITENOISE_USE_FINDERS), indexed on the first request for one.
+
+    WhiteNoise otherwise walks and stats every app's static files (the admin's, the console's,
+    the API docs') when the middleware is built, in every Lambda cold start: nearly all of them
+    answer an API call or a task and serve no static file. Only the index waits; once built, it is
+    WhiteNoise's own (same files, headers and caching).
+    """
+
+    def __init__(self, *args, **kwargs):
+        self._index_pending = False
+        self._index_lock = threading.Lock()
+        super().__init__(*args, **kwargs)
+
+    def add_files_from_finders(self):
+        self._index_pending = True  # WhiteNoise's __init__ asks for the index: build it when a static URL comes
+
+    def __call__(self, request):
+        if self._index_pending and request.path_info.startswith(self.static_prefix):
+            with self._index_lock:
+                if self._index_pending:
+                    super().add_files_from_finders()
+                    self._index_pending = False
+        return super().__call__(request)
 
 
 class DatabaseUnavailableMiddleware:

@@ -86,7 +86,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django_guid.middleware.guid_middleware",
     "django.middleware.security.SecurityMiddleware",
-    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "project.middleware.StaticFilesMiddleware",  # WhiteNoise, its file index built on the first static request
     "corsheaders.middleware.CorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -158,7 +158,8 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 # ------------------------------------------------------------------------------
-# Static files (WhiteNoise serves them from the Lambda package)
+# Static files (WhiteNoise serves them from the Lambda package, through project.middleware.StaticFilesMiddleware:
+# the apps' folders, found by the finders, indexed on the first request for a static file)
 # ------------------------------------------------------------------------------
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
@@ -203,9 +204,10 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Real-time suggested replies for customer-success teams.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # /api/docs/ is Swagger UI, its assets served from the package (drf-spectacular-sidecar's). No Redoc
+    # page is routed: its assets are left out of the Lambda package (zappa_settings.json exclude_glob).
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
-    "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     # Several models have a `status`: name each choice set after its model so the schema stays stable.
     "ENUM_NAME_OVERRIDES": {

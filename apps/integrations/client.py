@@ -3,6 +3,10 @@
 Only tasks call it (and the OAuth callback, which must trade its code while the browser waits).
 Errors are typed so callers can tell a token to reconnect (401) and a gone object (404) from
 a passing failure worth retrying (429, 5xx, timeouts).
+
+HTTP goes through urllib3 (with certifi's CA bundle, as requests would): requests is Zappa's
+deploy-time dependency, left out of the Lambda package, which spares every cold start the
+import Django REST framework makes of it when it is installed.
 """
 
 import logging
@@ -11,9 +15,12 @@ import time
 from collections.abc import Callable
 from email.utils import parsedate_to_datetime
 from typing import Any
+from urllib.parse import urlencode
 
-import requests
+import certifi
+import urllib3
 from django.conf import settings
+from urllib3.exceptions import ConnectTimeoutError, HTTPError, ReadTimeoutError
 
 from apps.tasks.invocation import remaining_seconds
 
@@ -68,12 +75,17 @@ class IntercomConnectionError(IntercomError):
     retryable = True
 
 
-def _error_details(response: requests.Response) -> tuple[str, str, str]:
+def _http() -> urllib3.PoolManager:
+    # No retries or redirects of urllib3's own: the client decides what may be repeated (Intercom does not redirect).
+    return urllib3.PoolManager(ca_certs=certifi.where(), retries=False)
+
+
+def _error_details(response: urllib3.BaseHTTPResponse) -> tuple[str, str, str]:
     """Intercom's error body: {"type": "error.list", "request_id", "errors": [{"code", "message"}]}."""
     try:
         body = response.json()
     except ValueError:
-        return "", response.text[:200], ""
+        return "", response.data.decode("utf-8", "replace")[:200], ""
     if not isinstance(body, dict):
         return "", str(body)[:200], ""
     errors = body.get("errors") if isinstance(body.get("errors"), list) else []
@@ -81,7 +93,7 @@ def _error_details(response: requests.Response) -> tuple[str, str, str]:
     return str(first.get("code", "")), str(first.get("message", ""))[:500], str(body.get("request_id", ""))
 
 
-def retry_after_seconds(response: requests.Response, *, now: float | None = None) -> float | None:
+def retry_after_seconds(response: urllib3.BaseHTTPResponse, *, now: float | None = None) -> float | None:
     """How long Intercom asks us to wait: Retry-After (seconds or HTTP date), else X-RateLimit-Reset (epoch)."""
     now = time.time() if now is None else now
     value = response.headers.get("Retry-After")
@@ -113,20 +125,20 @@ class IntercomClient:
         max_retries: int | None = None,
         max_retry_wait: float | None = None,
         sleep: Callable[[float], None] = time.sleep,
-        session: requests.Session | None = None,
+        http: urllib3.PoolManager | None = None,
     ):
         self.base_url = base_url.rstrip("/")
         self.api_version = api_version
-        self.timeout = (
-            settings.INTERCOM_HTTP_CONNECT_TIMEOUT_SECONDS if connect_timeout is None else connect_timeout,
-            settings.INTERCOM_HTTP_READ_TIMEOUT_SECONDS if read_timeout is None else read_timeout,
+        self.timeout = urllib3.Timeout(
+            connect=settings.INTERCOM_HTTP_CONNECT_TIMEOUT_SECONDS if connect_timeout is None else connect_timeout,
+            read=settings.INTERCOM_HTTP_READ_TIMEOUT_SECONDS if read_timeout is None else read_timeout,
         )
         self.max_retries = settings.INTERCOM_HTTP_MAX_RETRIES if max_retries is None else max_retries
         self.max_retry_wait = (
             settings.INTERCOM_HTTP_MAX_RETRY_WAIT_SECONDS if max_retry_wait is None else max_retry_wait
         )
         self._sleep = sleep
-        self._session = session or requests.Session()
+        self._http = http or _http()
         self._headers = {
             "Authorization": f"Bearer {access_token}",
             "Accept": "application/json",
@@ -185,10 +197,10 @@ class IntercomClient:
         self, method: str, path: str, *, json: Any = None, params: dict | None = None, retry_ambiguous: bool = True
     ) -> dict:
         """One call with retries: 429 always (nothing was done), 5xx and timeouts only when repeating is harmless."""
-        url = f"{self.base_url}{path}"
+        url = f"{self.base_url}{path}" + (f"?{urlencode(params)}" if params else "")
         attempt = 0
         while True:
-            error = self._attempt(method, url, json=json, params=params)
+            error = self._attempt(method, url, json=json)
             if isinstance(error, dict):
                 return error
             retry = isinstance(error, IntercomRateLimited | IntercomConnectionError) or (
@@ -206,21 +218,19 @@ class IntercomClient:
             self._sleep(wait)
             attempt += 1
 
-    def _attempt(self, method: str, url: str, *, json: Any, params: dict | None) -> dict | IntercomError:
+    def _attempt(self, method: str, url: str, *, json: Any) -> dict | IntercomError:
         try:
-            response = self._session.request(
-                method, url, json=json, params=params, headers=self._headers, timeout=self.timeout
-            )
-        except requests.ConnectTimeout as exc:
+            response = self._http.request(method, url, json=json, headers=self._headers, timeout=self.timeout)
+        except ConnectTimeoutError as exc:  # also a refused connection or an unknown host (NewConnectionError)
             # The connection was never made, so nothing was sent: safe to repeat any call.
             return IntercomConnectionError(f"Could not connect to Intercom: {exc}")
-        except requests.Timeout as exc:
-            return IntercomTimeout(f"Intercom did not answer within {self.timeout[1]}s: {exc}")
-        except requests.ConnectionError as exc:
+        except ReadTimeoutError as exc:
+            return IntercomTimeout(f"Intercom did not answer within {self.timeout.read_timeout}s: {exc}")
+        except HTTPError as exc:
             return IntercomTimeout(f"The connection to Intercom failed mid-request: {exc}")
-        status = response.status_code
+        status = response.status
         if status < 400:
-            if not response.content:
+            if not response.data:
                 return {}
             try:
                 body = response.json()
@@ -248,7 +258,7 @@ class IntercomClient:
         if wait > self.max_retry_wait:
             return None
         remaining = remaining_seconds()
-        if remaining is not None and wait + self.timeout[0] + self.timeout[1] > remaining - 1:
+        if remaining is not None and wait + self.timeout.connect_timeout + self.timeout.read_timeout > remaining - 1:
             return None
         return wait
 
@@ -256,23 +266,27 @@ class IntercomClient:
 def exchange_oauth_code(*, code: str) -> str:
     """Trade an OAuth authorization code for an access token at Intercom's token endpoint."""
     try:
-        response = requests.post(
+        response = _http().request(
+            "POST",
             settings.INTERCOM_OAUTH_TOKEN_URL,
-            data={
+            fields={
                 "code": code,
                 "client_id": settings.INTERCOM_CLIENT_ID,
                 "client_secret": settings.INTERCOM_CLIENT_SECRET,
             },
+            encode_multipart=False,  # application/x-www-form-urlencoded, as OAuth's token endpoint takes it
             headers={"Accept": "application/json", "User-Agent": USER_AGENT},
-            timeout=(settings.INTERCOM_HTTP_CONNECT_TIMEOUT_SECONDS, settings.INTERCOM_HTTP_READ_TIMEOUT_SECONDS),
+            timeout=urllib3.Timeout(
+                connect=settings.INTERCOM_HTTP_CONNECT_TIMEOUT_SECONDS, read=settings.INTERCOM_HTTP_READ_TIMEOUT_SECONDS
+            ),
         )
-    except requests.RequestException as exc:
+    except HTTPError as exc:
         raise IntercomConnectionError(f"Intercom's token endpoint could not be reached: {exc}") from exc
-    if response.status_code != 200:
+    if response.status != 200:
         code_, message, request_id = _error_details(response)
         raise IntercomClientError(
-            f"Intercom refused the authorization code ({response.status_code}): {message}",
-            status=response.status_code,
+            f"Intercom refused the authorization code ({response.status}): {message}",
+            status=response.status,
             code=code_,
             request_id=request_id,
         )

@@ -12,15 +12,19 @@ import pytest
 
 from project.artifact import (
     ArtifactError,
+    add_bytecode,
     check_runtime,
     compile_bytecode,
+    elf_section_names,
     main,
     prune_locales,
     prune_stale_dist_info,
     stage_config,
     stamp_package_info,
+    strip_symbols,
     write_zip,
 )
+from tests.support.package import SITE_PACKAGES
 
 
 def write(path: Path, text: str = "") -> Path:
@@ -107,6 +111,78 @@ def test_bytecode_is_used_even_when_the_source_looks_newer(tmp_path):
         env={"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(tmp_path)},
     )
     assert result.stdout.strip() == "from the source"
+
+
+def test_third_party_modules_ship_as_bytecode_alone_and_the_projects_own_keep_their_source(tmp_path):
+    """What a RECORD claims loses its .py for a legacy .pyc; the project's code and Zappa's files keep theirs."""
+    write(tmp_path / "lib/__init__.py", "from lib.sub.mod import fail\n")
+    write(tmp_path / "lib/sub/__init__.py")
+    write(tmp_path / "lib/sub/mod.py", "def fail():\n    raise ValueError('from the library')\n")
+    write(tmp_path / "lib/data.json", "{}")
+    write(tmp_path / "single.py", "NAME = 'single'\n")
+    library = dist_info(tmp_path, "lib", "lib/__init__.py", "lib/sub/__init__.py", "lib/sub/mod.py", "single.py")
+    write(tmp_path / "apps/__init__.py")
+    write(tmp_path / "apps/views.py", "import lib\n\ndef view():\n    lib.fail()\n")
+    write(tmp_path / "handler.py", "HANDLER = True\n")
+
+    done = add_bytecode(tmp_path, workers=1)
+
+    assert (done.compiled, done.sourceless) == (7, 4)
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in (tmp_path / "lib").rglob("*")) == [
+        "lib/__init__.pyc",
+        "lib/data.json",
+        "lib/sub",
+        "lib/sub/__init__.pyc",
+        "lib/sub/mod.pyc",
+    ]
+    assert (tmp_path / "single.pyc").is_file() and not (tmp_path / "single.py").exists()
+    for own in ("apps/views.py", "handler.py"):
+        assert (tmp_path / own).is_file()
+        assert Path(importlib.util.cache_from_source(str(tmp_path / own))).is_file()
+    assert not (library / "RECORD").exists(), "it would list files that are not there"
+    assert (library / "METADATA").is_file()
+
+    # The tree runs from the bytecode alone, and a traceback still names the library's file and line.
+    script = "import single, apps.views; print(single.NAME); apps.views.view()"
+    result = subprocess.run(
+        [sys.executable, "-S", "-B", "-c", script],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env={"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(tmp_path)},
+    )
+    assert result.stdout.strip() == "single"
+    assert 'File "/var/task/lib/sub/mod.py", line 2, in fail' in result.stderr
+    assert "ValueError: from the library" in result.stderr
+    assert "lib.fail()" in result.stderr, "the project's own lines still show"
+
+
+def test_symbol_tables_go_and_the_extension_still_loads(tmp_path):
+    """A venv extension with a .symtab is stripped to its dynamic symbols; one without is not rewritten."""
+    extension = next(SITE_PACKAGES.glob("_cffi_backend.*.so"))
+    vendored = next((SITE_PACKAGES / "psycopg2_binary.libs").glob("libpq-*.so*"))
+    assert ".symtab" in elf_section_names(extension.read_bytes())
+    assert ".symtab" not in elf_section_names(vendored.read_bytes())
+    copied = tmp_path / extension.name
+    copied.write_bytes(extension.read_bytes())
+    (tmp_path / "libs").mkdir()
+    untouched = tmp_path / "libs" / vendored.name
+    untouched.write_bytes(vendored.read_bytes())
+
+    assert strip_symbols(tmp_path) == [extension.name]
+
+    sections = elf_section_names(copied.read_bytes())
+    assert ".symtab" not in sections and ".dynsym" in sections
+    assert copied.stat().st_size < extension.stat().st_size
+    assert untouched.read_bytes() == vendored.read_bytes()
+    loaded = subprocess.run(
+        [sys.executable, "-S", "-c", "import _cffi_backend; print(_cffi_backend.__file__)"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env={"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(tmp_path)},
+    )
+    assert loaded.stdout.strip() == str(copied)
 
 
 def test_a_module_that_does_not_compile_stops_the_build(tmp_path):
