@@ -28,7 +28,7 @@ import wordfreq
 from sentence_transformers import SentenceTransformer
 
 WORDS = 20_000
-DIMS = 256
+DIMS = 128
 SIF_A = 1e-3
 OUT = Path(__file__).resolve().parent.parent / "apps" / "knowledge" / "data" / "word_vectors.bin"
 MAGIC = b"CUEWV1\n"
