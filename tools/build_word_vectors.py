@@ -6,7 +6,8 @@
 The recipe is model2vec's (Tulkens & van Dongen, 2024) applied to whole English words: every one of the
 WORDS most frequent English words (wordfreq) is embedded alone by the general-purpose sentence model
 all-MiniLM-L6-v2; words sharing a Snowball stem (the stem Cue's index stores) are averaged; the vectors are
-centred and reduced by PCA to DIMS dimensions (model2vec's default), normalised, and stored as int8.
+centred and reduced by PCA to DIMS dimensions (half model2vec's default of 256, to keep the Lambda
+package under 20 MB), normalised, and stored as int8.
 Each stem also carries its SIF weight a / (a + p(stem)) (Arora, Liang & Ma, 2017, with their a = 1e-3),
 p being the stem's English frequency: common words count for little in a text's vector.
 

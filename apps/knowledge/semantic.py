@@ -2,13 +2,13 @@
 
 apps/knowledge/data/word_vectors.bin (built by tools/build_word_vectors.py from a general English sentence
 model; nothing in it comes from any workspace) maps a Snowball stem, the lexeme Cue's index stores, to a
-256-dimension int8 vector and a weight that makes common words count for little (SIF). A text's meaning
+128-dimension int8 vector and a weight that makes common words count for little (SIF). A text's meaning
 is the weighted sum of its lexemes' vectors: sums add up, so an entry's accepted-evidence meaning is kept
 by adding each accepted message's vector (and subtracting it when a verdict changes). Ranking compares
 directions (cosine), so sums never need normalising.
 
 No model runs at request time and nothing beyond the standard library is needed: the file is read once
-per process, the first time a text needs a meaning (about 3 MB, a few milliseconds).
+per process, the first time a text needs a meaning (1.8 MB, about 30 milliseconds).
 """
 
 import json
