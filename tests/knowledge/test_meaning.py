@@ -110,3 +110,18 @@ def test_the_backfill_fills_entries_written_before_meanings_and_can_run_again(ow
     assert semantic.from_bytes(filled[1]) == pytest.approx(semantic.from_bytes(expected[1]), abs=1e-4)
     migration.backfill(apps, None)  # nothing left to fill: a second run changes nothing
     assert Entry.objects.values_list("meaning", "accepted_meaning").get(pk=entry.pk) == filled
+
+
+@pytest.mark.django_db
+def test_meaning_reads_only_the_best_entries_by_words(owner, monkeypatch):
+    ws = owner.workspace_id
+    upgrade, close = (entry_create(workspace_id=ws, title=t, body=b).id for t, b in ACCOUNT_ENTRIES)
+    message = "how do I delete my account"
+    monkeypatch.setattr(scoring, "MEANING_WEIGHT", 0.0)
+    words = entry_scores(workspace_id=ws, text=message)
+    monkeypatch.setattr(scoring, "MEANING_WEIGHT", 0.5)
+    monkeypatch.setattr(scoring, "MEANING_RERANK_DEPTH", 1)
+    scores = entry_scores(workspace_id=ws, text=message)
+    best, other = sorted(words, key=lambda entry_id: (-words[entry_id], entry_id))
+    assert scores[other] == pytest.approx(0.5 * words[other]), "below the depth: its words alone"
+    assert scores[best] > 0.5 * words[best], "within the depth: its meaning counts too"

@@ -127,15 +127,16 @@ def entry_scores(*, workspace_id: int, text: str) -> dict[int, float]:
     learnt = set(sorted(accepted, key=accepted.get, reverse=True)[: scoring.EVIDENCE_BODY_LOOKUPS])
     body = scoring.field_scores(query, index.body_postings(lexemes, learnt), body_stats)
     words = scoring.combine(body, accepted)
-    scores = scoring.with_meaning(words, _meaning_scores(workspace_id, query, words.keys()))
+    best_by_words = sorted(words, key=words.get, reverse=True)[: scoring.MEANING_RERANK_DEPTH]
+    scores = scoring.with_meaning(words, _meaning_scores(workspace_id, query, best_by_words))
     return scoring.dismiss(scores, dismissed)
 
 
 def _meaning_scores(workspace_id: int, query: dict[str, float], candidates) -> dict[int, float]:
     """How alike the message's meaning is to each candidate's: its text's meaning plus its accepted messages'.
 
-    Only entries the words already found are compared (at most the candidate budget plus the evidence
-    lookups): meaning reorders candidates, it never makes ranking read the whole knowledge base.
+    Only the entries the words ranked best are compared (MEANING_RERANK_DEPTH): meaning reorders the
+    top of the list, it never makes ranking read the whole knowledge base.
     """
     message = semantic.meaning_of(dict.fromkeys(query, 1.0))  # a short message: each word once
     if not candidates or message is None:
@@ -144,7 +145,9 @@ def _meaning_scores(workspace_id: int, query: dict[str, float], candidates) -> d
         "id", "meaning", "accepted_meaning"
     )
     meanings = {
-        entry_id: semantic.from_bytes(semantic.add(meaning, semantic.from_bytes(accepted_meaning)))
+        entry_id: semantic.from_bytes(
+            semantic.add(meaning, semantic.from_bytes(accepted_meaning)) if accepted_meaning else meaning
+        )
         for entry_id, meaning, accepted_meaning in rows
     }
     return semantic.similarities(message, meanings)

@@ -17,6 +17,9 @@ FUZZY_MIN_SIMILARITY = 0.3
 # A body's (and accepted evidence's) score is the mean of its word score (BM25) and its meaning score
 # (cosine of word vectors, semantic.py): the two count equally, nothing is tuned to one data set.
 MEANING_WEIGHT = 0.5
+# Meaning re-ranks this many of the best entries by words (two-stage retrieval): bounded work per message;
+# an entry below them keeps its word score alone, blended with no meaning.
+MEANING_RERANK_DEPTH = 50
 # How much a matching dismissed message can take off an entry's score (at most half of it).
 DISMISS_WEIGHT = 0.5
 # A customer message is ranked on its first characters and distinct words: bounded work for huge messages.
