@@ -21,6 +21,8 @@ from functools import lru_cache
 from operator import mul
 from pathlib import Path
 
+from apps.knowledge.text import lexemes_of
+
 VECTORS_FILE = Path(__file__).resolve().parent / "data" / "word_vectors.bin"
 MAGIC = b"CUEWV1\n"
 
@@ -79,14 +81,22 @@ def from_bytes(value: bytes | memoryview | None) -> array | None:
     return meaning
 
 
+def total(*meanings: array | None, sign: int = 1) -> array | None:
+    """The sum of meanings, each after the first times `sign` (missing ones count as nothing); None if all are."""
+    present = [m for m in meanings if m is not None]
+    if not present:
+        return None
+    first, *rest = meanings
+    summed = array("f", first) if first is not None else array("f", bytes(4 * len(present[0])))
+    for meaning in rest:
+        if meaning is not None:
+            summed = array("f", (a + sign * b for a, b in zip(summed, meaning, strict=True)))
+    return summed
+
+
 def add(stored: bytes | memoryview | None, meaning: array | None, sign: int = 1) -> bytes | None:
     """A stored sum with one more (sign=1) or one fewer (sign=-1) text's meaning in it."""
-    if meaning is None:
-        return bytes(stored) if stored else None
-    base = from_bytes(stored)
-    if base is None:
-        return to_bytes(array("f", (sign * x for x in meaning)))
-    return to_bytes(array("f", (a + sign * b for a, b in zip(base, meaning, strict=True))))
+    return to_bytes(total(from_bytes(stored), meaning, sign=sign))
 
 
 def _norm(meaning: array) -> float:
@@ -94,11 +104,8 @@ def _norm(meaning: array) -> float:
 
 
 def cosine(a: array | None, b: array | None) -> float:
-    """How alike two meanings are: cosine of their directions, 0 when either is missing or empty."""
-    if a is None or b is None:
-        return 0.0
-    norms = _norm(a) * _norm(b)
-    return sum(map(mul, a, b)) / norms if norms > 1e-9 else 0.0
+    """How alike two meanings are (as `similarities` scores them), 0 when either is missing or empty."""
+    return similarities(a, {0: b}).get(0, 0.0)
 
 
 def similarities(query: array | None, meanings: Mapping[int, array | None]) -> dict[int, float]:
@@ -116,6 +123,4 @@ def similarities(query: array | None, meanings: Mapping[int, array | None]) -> d
 
 def entry_meaning(title: str, body_text: str) -> bytes | None:
     """An entry's stored meaning: its title's and body's words, as the pure-Python analyzer reads them."""
-    from apps.knowledge.text import lexemes_of
-
     return to_bytes(meaning_of(lexemes_of(title) + lexemes_of(body_text)))

@@ -145,9 +145,7 @@ def _meaning_scores(workspace_id: int, query: dict[str, float], candidates) -> d
         "id", "meaning", "accepted_meaning"
     )
     meanings = {
-        entry_id: semantic.from_bytes(
-            semantic.add(meaning, semantic.from_bytes(accepted_meaning)) if accepted_meaning else meaning
-        )
+        entry_id: semantic.total(semantic.from_bytes(meaning), semantic.from_bytes(accepted_meaning))
         for entry_id, meaning, accepted_meaning in rows
     }
     return semantic.similarities(message, meanings)
