@@ -11,7 +11,7 @@ BATCH = 500
 
 
 def backfill(apps, schema_editor):
-    from apps.knowledge.semantic import add, entry_meaning, meaning_of
+    from apps.knowledge.semantic import entry_meaning, meaning_of, to_bytes, total
     from apps.knowledge.text import lexemes_of
 
     Entry = apps.get_model("knowledge", "Entry")
@@ -24,14 +24,13 @@ def backfill(apps, schema_editor):
             )
             if not batch:
                 return
+            accepted = {}  # the batch's accepted evidence, read in one query
+            evidence = EntryEvidence.objects.filter(entry_id__in=[e.pk for e in batch], action="accept")
+            for entry_id, text in evidence.order_by("pk").values_list("entry_id", "text"):
+                accepted[entry_id] = total(accepted.get(entry_id), meaning_of(lexemes_of(text)))
             for entry in batch:
                 entry.meaning = entry_meaning(entry.title, entry.body_text)
-                accepted = None
-                for text in EntryEvidence.objects.filter(entry_id=entry.pk, action="accept").values_list(
-                    "text", flat=True
-                ):
-                    accepted = add(accepted, meaning_of(lexemes_of(text)))
-                entry.accepted_meaning = accepted
+                entry.accepted_meaning = to_bytes(accepted.get(entry.pk))
             Entry.objects.bulk_update(batch, ["meaning", "accepted_meaning"])
             last_id = batch[-1].pk
 
