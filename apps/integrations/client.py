@@ -80,6 +80,14 @@ def _http() -> urllib3.PoolManager:
     return urllib3.PoolManager(ca_certs=certifi.where(), retries=False)
 
 
+def _timeout(*, connect: float | None = None, read: float | None = None) -> urllib3.Timeout:
+    """Intercom's HTTP timeouts: the settings' (INTERCOM_HTTP_*_TIMEOUT_SECONDS) unless given."""
+    return urllib3.Timeout(
+        connect=settings.INTERCOM_HTTP_CONNECT_TIMEOUT_SECONDS if connect is None else connect,
+        read=settings.INTERCOM_HTTP_READ_TIMEOUT_SECONDS if read is None else read,
+    )
+
+
 def _error_details(response: urllib3.BaseHTTPResponse) -> tuple[str, str, str]:
     """Intercom's error body: {"type": "error.list", "request_id", "errors": [{"code", "message"}]}."""
     try:
@@ -129,10 +137,7 @@ class IntercomClient:
     ):
         self.base_url = base_url.rstrip("/")
         self.api_version = api_version
-        self.timeout = urllib3.Timeout(
-            connect=settings.INTERCOM_HTTP_CONNECT_TIMEOUT_SECONDS if connect_timeout is None else connect_timeout,
-            read=settings.INTERCOM_HTTP_READ_TIMEOUT_SECONDS if read_timeout is None else read_timeout,
-        )
+        self.timeout = _timeout(connect=connect_timeout, read=read_timeout)
         self.max_retries = settings.INTERCOM_HTTP_MAX_RETRIES if max_retries is None else max_retries
         self.max_retry_wait = (
             settings.INTERCOM_HTTP_MAX_RETRY_WAIT_SECONDS if max_retry_wait is None else max_retry_wait
@@ -276,9 +281,7 @@ def exchange_oauth_code(*, code: str) -> str:
             },
             encode_multipart=False,  # application/x-www-form-urlencoded, as OAuth's token endpoint takes it
             headers={"Accept": "application/json", "User-Agent": USER_AGENT},
-            timeout=urllib3.Timeout(
-                connect=settings.INTERCOM_HTTP_CONNECT_TIMEOUT_SECONDS, read=settings.INTERCOM_HTTP_READ_TIMEOUT_SECONDS
-            ),
+            timeout=_timeout(),
         )
     except HTTPError as exc:
         raise IntercomConnectionError(f"Intercom's token endpoint could not be reached: {exc}") from exc
