@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 from django.db import IntegrityError, transaction
 
 from apps.conversations.data import ConversationData, MessageData
-from apps.conversations.html import clean_html, html_to_text
 from apps.conversations.models import AGENT_AUTHOR_TYPE, CUSTOMER_AUTHOR_TYPES, Conversation, Message
 from apps.tasks.services import task_dispatch
+from project.html import clean_html, html_to_text
 
 logger = logging.getLogger(__name__)
 

@@ -14,7 +14,6 @@ from django.utils import timezone
 
 from apps.accounts.models import Membership, Workspace
 from apps.accounts.selectors import membership_list
-from apps.conversations.html import html_to_text
 from apps.conversations.models import Conversation
 from apps.conversations.services import conversation_upsert_from_intercom
 from apps.integrations import payloads, selectors, signatures
@@ -40,6 +39,7 @@ from apps.integrations.models import (
 from apps.tasks.models import TaskRun
 from apps.tasks.selectors import task_run_get
 from project.api import error_body
+from project.html import html_to_text
 
 logger = logging.getLogger(__name__)
 

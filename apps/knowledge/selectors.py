@@ -9,7 +9,8 @@ from django.db.models.expressions import RawSQL
 
 from apps.knowledge.models import Entry, KnowledgeSettings
 from apps.knowledge.ranking import RankedEntry, entries_rank, entry_scores
-from apps.knowledge.text import html_to_text, text_overlap
+from apps.knowledge.text import text_overlap
+from project.html import html_to_text
 
 __all__ = [
     "EntryMatch",

@@ -20,7 +20,8 @@ from apps.knowledge.models import (
 )
 from apps.knowledge.ranking import analyze_message
 from apps.knowledge.ranking.scoring import MAX_MESSAGE_CHARS
-from apps.knowledge.text import clean_html, html_to_text, token_count
+from apps.knowledge.text import token_count
+from project.html import clean_html, html_to_text
 
 logger = logging.getLogger(__name__)
 

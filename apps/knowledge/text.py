@@ -1,71 +1,9 @@
-"""Text helpers any app can use: HTML to clean text, safe stored HTML, and the words Cue ranks on."""
+"""The words Cue ranks on, and how nearly two texts say the same words (HTML helpers: project.html)."""
 
-import html
 import re
 from collections import Counter
 from functools import lru_cache
-from html.parser import HTMLParser
 from itertools import pairwise
-
-import nh3
-
-# Tags whose boundaries separate words ("<p>a</p><p>b</p>" is "a b", not "ab").
-_BLOCK_TAGS = {
-    "address", "article", "aside", "blockquote", "br", "dd", "div", "dl", "dt", "figcaption", "footer",
-    "h1", "h2", "h3", "h4", "h5", "h6", "header", "hr", "li", "ol", "p", "pre", "section", "table",
-    "td", "th", "tr", "ul",
-}  # fmt: skip
-# Their text is never something a person reads.
-_SKIPPED_TAGS = {"script", "style", "template", "head", "title", "noscript"}
-
-
-class _TextExtractor(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-        self._skipping = 0
-
-    def handle_starttag(self, tag, attrs):
-        if tag in _SKIPPED_TAGS:
-            self._skipping += 1
-        elif tag in _BLOCK_TAGS:
-            self.parts.append("\n")
-
-    def handle_startendtag(self, tag, attrs):
-        if tag in _BLOCK_TAGS:
-            self.parts.append("\n")
-
-    def handle_endtag(self, tag):
-        if tag in _SKIPPED_TAGS:
-            self._skipping = max(0, self._skipping - 1)
-        elif tag in _BLOCK_TAGS:
-            self.parts.append("\n")
-
-    def handle_data(self, data):
-        if not self._skipping:
-            self.parts.append(data)
-
-
-_SPACES = re.compile(r"[ \t\r\f\v\u00a0]+")
-_BLANK_LINES = re.compile(r"\s*\n\s*")
-
-
-def html_to_text(value: str | None) -> str:
-    """Readable plain text of an HTML fragment (or of plain text): tags dropped, entities decoded, spaces tidied."""
-    if not value:
-        return ""
-    parser = _TextExtractor()
-    parser.feed(value)
-    parser.close()
-    text = html.unescape("".join(parser.parts))
-    text = _SPACES.sub(" ", text)
-    return _BLANK_LINES.sub("\n", text).strip()
-
-
-def clean_html(value: str | None) -> str:
-    """HTML that is safe to show an agent or post to Intercom: scripts, handlers and unknown tags removed."""
-    return nh3.clean(value or "")
-
 
 # ------------------------------------------------------------------------------
 # The words Cue ranks on (the pure-Python twin of PostgreSQL's 'english' configuration)

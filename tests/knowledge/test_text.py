@@ -1,30 +1,6 @@
-"""HTML to text and the pure-Python word analysis."""
+"""The pure-Python word analysis (HTML to text: tests/test_html.py)."""
 
-from apps.knowledge.text import clean_html, html_to_text, lexemes_of, token_count
-
-
-def test_html_to_text_drops_tags_scripts_and_decodes_entities():
-    html = "<div><p>Hello&nbsp;<b>there</b> &amp; welcome</p><script>alert('x')</script><p>Bye</p></div>"
-    assert html_to_text(html) == "Hello there & welcome\nBye"
-
-
-def test_block_tags_separate_words():
-    """<p>a</p><p>b</p> reads as two words, not one."""
-    assert html_to_text("<p>reset</p><p>password</p>") == "reset\npassword"
-    assert html_to_text("one<br>two<li>three</li>") == "one\ntwo\nthree"
-
-
-def test_plain_text_and_empty_survive():
-    assert html_to_text("5 < 6 and 7 > 3") == "5 < 6 and 7 > 3"
-    assert html_to_text("") == ""
-    assert html_to_text(None) == ""
-
-
-def test_clean_html_removes_scripts_and_handlers():
-    cleaned = clean_html('<p onclick="steal()">Hi<script>alert(1)</script></p>')
-    assert "script" not in cleaned
-    assert "onclick" not in cleaned
-    assert "Hi" in cleaned
+from apps.knowledge.text import lexemes_of, token_count
 
 
 def test_lexemes_drop_stop_words_and_identifiers_and_stem():

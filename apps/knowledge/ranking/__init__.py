@@ -17,7 +17,7 @@ from apps.knowledge.models import Entry, EvidenceTerm, IndexTotals
 from apps.knowledge.ranking import scoring
 from apps.knowledge.ranking.postgres import PostgresIndex
 from apps.knowledge.ranking.python import PythonIndex
-from apps.knowledge.text import html_to_text
+from project.html import html_to_text
 
 
 @dataclass(frozen=True)

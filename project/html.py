@@ -1,0 +1,72 @@
+"""HTML from Intercom and from knowledge-base editors: readable text to search and rank, safe HTML to show.
+
+One place for every app: a customer's message and a saved reply are read the same way.
+"""
+
+import re
+from html.parser import HTMLParser
+
+import nh3
+
+# Tags whose boundaries separate words and lines ("<p>a</p><p>b</p>" is "a" and "b", not "ab").
+_BLOCK_TAGS = frozenset({
+    "address", "article", "aside", "blockquote", "br", "dd", "div", "dl", "dt", "figcaption", "footer",
+    "h1", "h2", "h3", "h4", "h5", "h6", "header", "hr", "li", "ol", "p", "pre", "section", "table",
+    "td", "th", "tr", "ul",
+})  # fmt: skip
+# Their text is never something a person reads.
+_SKIPPED_TAGS = frozenset({"script", "style", "template", "head", "title", "noscript"})
+_SPACES = re.compile(r"[ \t\r\f\v\u00a0]+")
+_BLANK_LINES = re.compile(r"\n{3,}")
+
+
+class _TextCollector(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self._skipping = 0
+
+    def handle_starttag(self, tag, attrs):
+        if tag in _SKIPPED_TAGS:
+            self._skipping += 1
+        elif tag in _BLOCK_TAGS:
+            self.parts.append("\n")
+        elif tag == "img":
+            alt = dict(attrs).get("alt")
+            if alt:
+                self.parts.append(f" {alt} ")
+
+    def handle_startendtag(self, tag, attrs):
+        """<br/> is one line break (the default would see a start and an end tag: two)."""
+        if tag in _BLOCK_TAGS:
+            self.parts.append("\n")
+        elif tag == "img":
+            self.handle_starttag(tag, attrs)
+
+    def handle_endtag(self, tag):
+        if tag in _SKIPPED_TAGS:
+            self._skipping = max(0, self._skipping - 1)
+        elif tag in _BLOCK_TAGS:
+            self.parts.append("\n")
+
+    def handle_data(self, data):
+        if not self._skipping:
+            self.parts.append(data)
+
+
+def html_to_text(html: str | None) -> str:
+    """Readable text of an HTML fragment (or of plain text): block elements become line breaks (a paragraph
+    keeps its blank line), entities decoded, scripts and styles dropped, an image's alt text kept."""
+    if not html:
+        return ""
+    collector = _TextCollector()
+    collector.feed(html)
+    collector.close()
+    lines = [_SPACES.sub(" ", line).strip() for line in "".join(collector.parts).split("\n")]
+    return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()
+
+
+def clean_html(html: str | None) -> str:
+    """The HTML with scripts, event handlers, unknown tags and unsafe URLs removed: safe to show an agent or
+    to post to Intercom."""
+    return nh3.clean(html or "")
