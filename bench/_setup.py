@@ -1,6 +1,10 @@
-"""Bench harness: Django on a dedicated PostgreSQL database (BENCH_DATABASE_URL), migrated, ready for Cue's code."""
+"""Bench harness: Django on a PostgreSQL database of the bench's own, AWS answered by moto, and how figures print.
+
+Imported as `from _setup import ...` (a script's own folder is on sys.path).
+"""
 
 import os
+import statistics
 import sys
 from pathlib import Path
 
@@ -11,19 +15,61 @@ ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/cue_bench"
 
 
+def database_ensure(url: str) -> None:
+    """Create the PostgreSQL database a postgres:// URL names, unless it exists."""
+    import dj_database_url
+
+    db = dj_database_url.parse(url)
+    admin = psycopg2.connect(
+        dbname="postgres", host=db["HOST"], port=db["PORT"] or 5432, user=db["USER"], password=db["PASSWORD"]
+    )
+    admin.autocommit = True
+    with admin.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", [db["NAME"]])
+        if cursor.fetchone() is None:
+            cursor.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(db["NAME"])))
+    admin.close()
+
+
+def django_behind_moto(default_database_url: str):
+    """Django (test settings) on DATABASE_URL, or the default given, with every AWS call answered by moto's
+    server on loopback; returns the started tests.support.aws.MotoServer. Call before anything makes a
+    boto3 client (zappa.asynchronous makes some when first imported)."""
+    sys.path.insert(0, str(ROOT))
+    os.chdir(ROOT)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings_test")
+    os.environ.setdefault("DATABASE_URL", default_database_url)
+    os.environ.setdefault("MQTT_URL", "mqtt://127.0.0.1:1883")
+    os.environ.setdefault("LOG_LEVEL", "WARNING")  # a log line per message would be part of what is timed
+    from tests.support.aws import MotoServer
+
+    moto = MotoServer().start()
+    os.environ.update(moto.env())  # nothing here can reach AWS
+    import django
+
+    django.setup()
+    return moto
+
+
+def p95(values: list[float]) -> float:
+    """The 95th percentile (statistics.quantiles, inclusive: never above the max), the same in every bench."""
+    return statistics.quantiles(values, n=20, method="inclusive")[18] if len(values) > 1 else values[0]
+
+
+def latency_line(name: str, values_ms: list[float], width: int = 44) -> str:
+    """One figure line: median, p95 and max of a list of milliseconds."""
+    return (
+        f"{name:<{width}} median {statistics.median(values_ms):7.2f} ms   p95 {p95(values_ms):7.2f} ms   "
+        f"max {max(values_ms):7.2f} ms"
+    )
+
+
 def django_on_postgres() -> str:
     """Point Django at the bench database (created if missing, migrated) and set it up; returns its URL."""
     url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_URL)
     if not url.startswith("postgres"):
         sys.exit("The benchmarks measure Cue on PostgreSQL: set BENCH_DATABASE_URL to a postgres:// URL.")
-    base, name = url.rsplit("/", 1)
-    admin = psycopg2.connect(f"{base}/postgres")
-    admin.autocommit = True
-    with admin.cursor() as cursor:
-        cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name])
-        if not cursor.fetchone():
-            cursor.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    admin.close()
+    database_ensure(url)
     os.environ["DATABASE_URL"] = url
     os.environ.setdefault("DJANGO_DEBUG", "1")
     os.environ.setdefault("LOG_LEVEL", "WARNING")

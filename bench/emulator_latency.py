@@ -32,27 +32,13 @@ os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/cue_be
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings_test")
 os.environ.setdefault("LOG_LEVEL", "WARNING")
 
-import dj_database_url  # noqa: E402
 import django  # noqa: E402
-import psycopg2  # noqa: E402
+from _setup import database_ensure, p95  # noqa: E402
 
 STAGE = "staging"  # INFO logging, no debug event dumps: the closest to production
 
 
-def ensure_database(url: str) -> None:
-    db = dj_database_url.parse(url)
-    admin = psycopg2.connect(
-        dbname="postgres", host=db["HOST"], port=db["PORT"] or 5432, user=db["USER"], password=db["PASSWORD"]
-    )
-    admin.autocommit = True
-    with admin.cursor() as cursor:
-        cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", [db["NAME"]])
-        if cursor.fetchone() is None:
-            cursor.execute(f'CREATE DATABASE "{db["NAME"]}"')
-    admin.close()
-
-
-ensure_database(os.environ["DATABASE_URL"])
+database_ensure(os.environ["DATABASE_URL"])
 django.setup()
 
 import logging  # noqa: E402
@@ -150,7 +136,7 @@ def through_emulator(owner: Membership, token: str, samples: int, warmup: int, s
 
 
 def figures(values: list[float]) -> tuple[float, float]:
-    return statistics.median(values) * 1000, statistics.quantiles(values, n=20)[18] * 1000
+    return statistics.median(values) * 1000, p95(values) * 1000
 
 
 def main() -> int:

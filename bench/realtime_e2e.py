@@ -14,28 +14,14 @@ subscriber. Later this starts from a signed Intercom webhook instead of the disp
 import argparse
 import os
 import statistics
-import sys
 import tempfile
 import time
 import uuid
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-os.chdir(ROOT)
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings_test")
-os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/cue_realtime")
-os.environ.setdefault("MQTT_URL", "mqtt://127.0.0.1:1883")
-os.environ.setdefault("LOG_LEVEL", "WARNING")  # a log line per message would be part of what is timed
+from _setup import django_behind_moto, latency_line  # noqa: E402
 
-from tests.support.aws import MotoServer  # noqa: E402
-
-MOTO = MotoServer().start()
-os.environ.update(MOTO.env())  # before anything makes a boto3 client: nothing here can reach AWS
-
-import django  # noqa: E402
-
-django.setup()
+MOTO = django_behind_moto("postgres://postgres@127.0.0.1:5432/cue_realtime")
 
 from django.conf import settings  # noqa: E402
 from django.db import transaction  # noqa: E402
@@ -65,12 +51,6 @@ def bench_suggestions(*, workspace_id: int, conversation_id: int, message_id: in
     return services.suggestions_event(
         workspace_id=workspace.id, conversation_id=conversation_id, message_id=message_id, suggestions=SUGGESTIONS
     )
-
-
-def summary(name: str, values_ms: list[float]) -> str:
-    ordered = sorted(values_ms)
-    p95 = ordered[max(0, round(0.95 * len(ordered)) - 1)]
-    return f"{name:<44} median {statistics.median(ordered):7.2f} ms   p95 {p95:7.2f} ms   max {ordered[-1]:7.2f} ms"
 
 
 def run(messages: int, warmup: int) -> None:
@@ -127,10 +107,10 @@ def run(messages: int, warmup: int) -> None:
 
     size = len(bench_suggestions(workspace_id=workspace.id, conversation_id=1, message_id=1).encode())
     print(f"realtime e2e ({STAGE} handler): {messages} messages (+{warmup} warm-up), {size}-byte payload")
-    print(summary("TOTAL dispatch → received by subscriber", totals))
+    print(latency_line("TOTAL dispatch → received by subscriber", totals))
     for name, values_ms in stages.items():
-        print(summary(f"  {name}", values_ms))
-    print(summary("BASELINE service publish → received", baseline))
+        print(latency_line(f"  {name}", values_ms))
+    print(latency_line("BASELINE service publish → received", baseline))
     median_total, median_base = statistics.median(totals), statistics.median(baseline)
     print(
         f"ratio total/baseline (medians): {median_total / median_base:.1f}x; target median ≤ 150 ms: "

@@ -13,7 +13,7 @@ import re
 import statistics
 import time
 
-from _setup import django_on_postgres, drop_workspace, new_workspace
+from _setup import django_on_postgres, drop_workspace, new_workspace, p95
 from suggest_quality import DATA, load_protocol
 
 SEED = 7
@@ -59,10 +59,6 @@ def measure(workspace_id: int, messages: list[str]) -> list[float]:
         entries_rank(workspace_id=workspace_id, text=message)
         timings.append((time.perf_counter() - started) * 1000)
     return timings
-
-
-def p95(values: list[float]) -> float:
-    return statistics.quantiles(values, n=100)[94]
 
 
 def main() -> None:

@@ -45,25 +45,10 @@ _MOCK = mock_aws()
 _MOCK.start()
 
 import boto3  # noqa: E402
-import dj_database_url  # noqa: E402
 import django  # noqa: E402
-import psycopg2  # noqa: E402
+from _setup import database_ensure  # noqa: E402
 
-
-def ensure_database(url: str) -> None:
-    db = dj_database_url.parse(url)
-    admin = psycopg2.connect(
-        dbname="postgres", host=db["HOST"], port=db["PORT"] or 5432, user=db["USER"], password=db["PASSWORD"]
-    )
-    admin.autocommit = True
-    with admin.cursor() as cursor:
-        cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", [db["NAME"]])
-        if cursor.fetchone() is None:
-            cursor.execute(f'CREATE DATABASE "{db["NAME"]}"')
-    admin.close()
-
-
-ensure_database(os.environ["DATABASE_URL"])
+database_ensure(os.environ["DATABASE_URL"])
 django.setup()
 
 import logging  # noqa: E402
@@ -76,6 +61,7 @@ from apps.accounts.models import Workspace  # noqa: E402
 from apps.tasks import publisher  # noqa: E402
 from apps.tasks.models import TaskRun, TaskStatus  # noqa: E402
 from apps.tasks.registry import durable_task  # noqa: E402
+from tests.support.aws import MotoServer  # noqa: E402
 from tests.support.events import REGION, scheduled_event  # noqa: E402
 from tests.support.lambda_harness import Handler, SnsCapture, stage_settings_values, write_stage_settings  # noqa: E402
 
@@ -210,10 +196,11 @@ def main() -> int:
     scratch = tempfile.TemporaryDirectory(prefix="cue-bench-")
     settings_py = write_stage_settings("dev", Path(scratch.name))
     values = stage_settings_values(settings_py)
-    bucket, _, key = values["REMOTE_ENV"].removeprefix("s3://").partition("/")
-    s3 = boto3.client("s3", region_name=REGION)
-    s3.create_bucket(Bucket=bucket)
-    s3.put_object(Bucket=bucket, Key=key, Body=b"{}")
+    # The handler reads remote_env with a plain signed GET (project.remote_env), not through boto3, so
+    # in-process moto cannot answer it: moto's server on loopback holds the file.
+    remote_env_server = MotoServer().start()
+    remote_env_server.put_remote_env(values["REMOTE_ENV"], {})
+    os.environ["AWS_ENDPOINT_URL_S3"] = remote_env_server.url
     function_name = f"{values['PROJECT_NAME']}-{values['API_STAGE']}"
     with scratch, Handler(settings_py.parent, function_name=function_name) as handler:
         os.environ["AWS_LAMBDA_FUNCTION_NAME"] = function_name  # as in Lambda: tasks publish
@@ -228,6 +215,7 @@ def main() -> int:
         print()
         failures = soak(sns, options.soak)
     empty_ledger()
+    remote_env_server.stop()
     return 1 if failures else 0
 
 

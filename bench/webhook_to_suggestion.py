@@ -16,28 +16,14 @@ import argparse
 import json
 import os
 import statistics
-import sys
 import tempfile
 import time
 import uuid
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-os.chdir(ROOT)
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings_test")
-os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/cue_suggestions")
-os.environ.setdefault("MQTT_URL", "mqtt://127.0.0.1:1883")
-os.environ.setdefault("LOG_LEVEL", "WARNING")  # a log line per message would be part of what is timed
+from _setup import django_behind_moto, latency_line  # noqa: E402
 
-from tests.support.aws import MotoServer  # noqa: E402
-
-MOTO = MotoServer().start()
-os.environ.update(MOTO.env())  # before anything makes a boto3 client: nothing here can reach AWS
-
-import django  # noqa: E402
-
-django.setup()
+MOTO = django_behind_moto("postgres://postgres@127.0.0.1:5432/cue_suggestions")
 
 from django.conf import settings  # noqa: E402
 from django.test.utils import setup_databases, teardown_databases  # noqa: E402
@@ -61,12 +47,6 @@ MESSAGES = [
     "<p>How long does express shipping take to Canada?</p>",
     "<p>Can I cancel my order before it ships?</p>",
 ]
-
-
-def summary(name: str, values_ms: list[float]) -> str:
-    ordered = sorted(values_ms)
-    p95 = ordered[max(0, round(0.95 * len(ordered)) - 1)]
-    return f"{name:<48} median {statistics.median(ordered):7.2f} ms   p95 {p95:7.2f} ms   max {ordered[-1]:7.2f} ms"
 
 
 def knowledge_base(workspace_id: int, size: int) -> None:
@@ -155,11 +135,11 @@ def run(messages: int, warmup: int, entries: int) -> None:
             baseline.append((subscriber.wait_for(lambda m, i=i: m.payload["message_id"] == -1 - i).at - t0) * 1000)
 
     print(f"webhook → suggestion ({STAGE} handler): {messages} messages (+{warmup} warm-up), {entries} entries")
-    print(summary("TOTAL webhook accepted → suggestion received", totals))
-    print(summary("  webhook request (verify, store, dispatch)", requests_ms))
+    print(latency_line("TOTAL webhook accepted → suggestion received", totals, 48))
+    print(latency_line("  webhook request (verify, store, dispatch)", requests_ms, 48))
     for name, values_ms in hops.items():
-        print(summary(name, values_ms))
-    print(summary("BASELINE service publish → received", baseline))
+        print(latency_line(name, values_ms, 48))
+    print(latency_line("BASELINE service publish → received", baseline, 48))
     median_total, median_base = statistics.median(totals), statistics.median(baseline)
     print(
         f"ratio total/baseline (medians): {median_total / median_base:.1f}x; target median ≤ 150 ms: "
