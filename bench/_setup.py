@@ -51,6 +51,21 @@ def django_behind_moto(default_database_url: str):
     return moto
 
 
+def remote_env_on_loopback(s3_url: str, values: dict):
+    """Beside in-process moto: the stage's remote_env file held by moto's server on loopback.
+
+    The handler reads remote_env with a plain signed GET (project.remote_env), not through boto3, so
+    in-process moto cannot answer it; AWS_ENDPOINT_URL_S3 points that GET at the server. Returns the
+    started tests.support.aws.MotoServer (stop it when done).
+    """
+    from tests.support.aws import MotoServer
+
+    server = MotoServer().start()
+    server.put_remote_env(s3_url, values)
+    os.environ["AWS_ENDPOINT_URL_S3"] = server.url
+    return server
+
+
 def p95(values: list[float]) -> float:
     """The 95th percentile (statistics.quantiles, inclusive: never above the max), the same in every bench."""
     return statistics.quantiles(values, n=20, method="inclusive")[18] if len(values) > 1 else values[0]

@@ -46,7 +46,7 @@ _MOCK.start()
 
 import boto3  # noqa: E402
 import django  # noqa: E402
-from _setup import database_ensure  # noqa: E402
+from _setup import database_ensure, remote_env_on_loopback  # noqa: E402
 
 database_ensure(os.environ["DATABASE_URL"])
 django.setup()
@@ -61,7 +61,6 @@ from apps.accounts.models import Workspace  # noqa: E402
 from apps.tasks import publisher  # noqa: E402
 from apps.tasks.models import TaskRun, TaskStatus  # noqa: E402
 from apps.tasks.registry import durable_task  # noqa: E402
-from tests.support.aws import MotoServer  # noqa: E402
 from tests.support.events import REGION, scheduled_event  # noqa: E402
 from tests.support.lambda_harness import Handler, SnsCapture, stage_settings_values, write_stage_settings  # noqa: E402
 
@@ -196,11 +195,7 @@ def main() -> int:
     scratch = tempfile.TemporaryDirectory(prefix="cue-bench-")
     settings_py = write_stage_settings("dev", Path(scratch.name))
     values = stage_settings_values(settings_py)
-    # The handler reads remote_env with a plain signed GET (project.remote_env), not through boto3, so
-    # in-process moto cannot answer it: moto's server on loopback holds the file.
-    remote_env_server = MotoServer().start()
-    remote_env_server.put_remote_env(values["REMOTE_ENV"], {})
-    os.environ["AWS_ENDPOINT_URL_S3"] = remote_env_server.url
+    remote_env_server = remote_env_on_loopback(values["REMOTE_ENV"], {})
     function_name = f"{values['PROJECT_NAME']}-{values['API_STAGE']}"
     with scratch, Handler(settings_py.parent, function_name=function_name) as handler:
         os.environ["AWS_LAMBDA_FUNCTION_NAME"] = function_name  # as in Lambda: tasks publish
