@@ -1,0 +1,71 @@
+"""Every quick bench still runs end to end (tiny sizes, figures not judged): a bench that cannot run reports nothing.
+
+Each runs as its own process on a PostgreSQL database of its own, as an operator would run it. Not here:
+bench/coldstart.py (builds two packages; bin/package is proven by tests/lambda/test_package.py) and
+bench/suggest_quality.py (the whole evaluation protocol, minutes; its code path is tests/knowledge/).
+"""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import psycopg2
+import pytest
+from django.conf import settings
+from psycopg2 import sql
+
+ROOT = Path(settings.BASE_DIR)
+
+BENCHES = {
+    "tasks": (["--samples", "5", "--soak", "10"], "duplicated effects: 0"),
+    "webhook_ack": (["10", "inprocess"], "SQL statements per new delivery"),
+    "realtime_e2e": (["--messages", "3", "--warmup", "1"], "TOTAL dispatch → received by subscriber"),
+    "webhook_to_suggestion": (
+        ["--messages", "2", "--warmup", "1", "--entries", "20"],
+        "TOTAL webhook accepted → suggestion received",
+    ),
+    "emulator_latency": (["--samples", "3", "--warmup", "1"], "emulator / in-process (median)"),
+    "suggest_latency": (["--sizes", "50,100", "--queries", "5", "--evidence", "5"], "median at 100 / median at 50"),
+    "faults": (["--webhooks", "20", "--workspaces", "2"], "OK: nothing lost, nothing duplicated"),
+}
+
+
+def _server_url() -> str:
+    url = os.environ.get("DATABASE_URL", "")
+    if not url.startswith("postgres"):
+        pytest.skip("the benches measure Cue on PostgreSQL: run with DATABASE_URL=postgres://...")
+    return url.rsplit("/", 1)[0]
+
+
+def _drop(server: str, name: str) -> None:
+    admin = psycopg2.connect(f"{server}/postgres")
+    admin.autocommit = True
+    with admin.cursor() as cursor:
+        for database in (name, f"test_{name}"):
+            cursor.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database)))
+    admin.close()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("bench", sorted(BENCHES))
+def test_bench_runs_and_prints_its_figures(bench):
+    server = _server_url()
+    arguments, expected = BENCHES[bench]
+    database = f"cue_benchcheck_{bench}"
+    url = f"{server}/{database}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "DJANGO_"))}
+    env |= {"DATABASE_URL": url, "BENCH_DATABASE_URL": url, "PYTHONUNBUFFERED": "1"}
+    try:
+        result = subprocess.run(
+            [sys.executable, str(ROOT / "bench" / f"{bench}.py"), *arguments],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+    finally:
+        _drop(server, database)
+    assert result.returncode == 0, f"bench/{bench}.py failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    assert expected in result.stdout, result.stdout[-3000:]
