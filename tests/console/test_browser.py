@@ -5,10 +5,12 @@ WebSockets listener is started by the test on free ports, and the browser is Deb
 """
 
 import shutil
+import threading
 import time
 from pathlib import Path
 
 import pytest
+from django.db.backends.signals import connection_created
 
 from apps.conversations.models import Conversation
 from tests.conftest import PASSWORD
@@ -58,21 +60,37 @@ def browser(monkeypatch):
     # plain synchronous code between browser steps (Django's documented escape hatch for this).
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-            ],
-        )
-        yield browser
-        browser.close()
+    # Playwright runs its event loop on this thread, and Django's connections are per context: a
+    # connection opened meanwhile on this thread can be one that pytest-django's teardown never sees,
+    # and it would hold the test database open when the database is dropped. Close each one here.
+    opened = []
+
+    def opened_here(sender, connection, **kwargs):
+        if threading.get_ident() == main:
+            opened.append(connection)
+
+    main = threading.get_ident()
+    connection_created.connect(opened_here, weak=False)
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(
+                executable_path=CHROMIUM,
+                args=[
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    "--disable-quic",
+                    "--no-first-run",
+                    "--disable-background-networking",
+                    "--disable-component-update",
+                    "--disable-sync",
+                ],
+            )
+            yield browser
+            browser.close()
+    finally:
+        connection_created.disconnect(opened_here)
+        for connection in opened:
+            connection.close()
 
 
 def _workspace_with_knowledge(owner):
