@@ -9,13 +9,14 @@ import time
 
 import pytest
 
-from apps.integrations.models import OutboundReply, ReplyStatus
+from apps.integrations.models import IntercomAdmin, OutboundReply, ReplyStatus
+from apps.knowledge.models import EntryEvidence
 from apps.knowledge.services import entry_create
 from apps.realtime.backends import reset_backends
 from apps.suggestions.models import Suggestion, SuggestionStatus
 from apps.tasks.models import TaskRun, TaskStatus
 from tests.integrations.conftest import connect, connection, intercom_api, intercom_settings  # noqa: F401
-from tests.integrations.intercom_payloads import Conversation
+from tests.integrations.intercom_payloads import ADMIN, Conversation
 from tests.integrations.test_replies import FakeConversations
 from tests.integrations.test_webhook_lambda import webhook_event
 from tests.realtime.conftest import mqtt_backend, mqtt_url, subscribe, topic_root  # noqa: F401
@@ -114,3 +115,37 @@ def test_webhook_to_suggestion_on_mqtt_to_reply_in_intercom(
     assert reply.status == ReplyStatus.SENT
     suggestion.refresh_from_db()
     assert (suggestion.status, suggestion.reply_id) == (SuggestionStatus.ACCEPTED, reply.id)
+
+
+def test_an_agents_typed_reply_teaches_through_sns_and_the_handler(
+    sns,
+    lambda_handler,
+    connection,  # noqa: F811
+    make_workspace,
+):
+    """The agent types the entry's answer in Intercom: process_delivery → learn_from_reply, each delivered twice."""
+    workspace_id = connection.workspace_id
+    entries = {t: entry_create(workspace_id=workspace_id, title=t, body=b) for t, b in ENTRIES}
+    bystander = make_workspace("Bystander")
+    theirs = entry_create(workspace_id=bystander.workspace_id, title="Double charge", body=ENTRIES[0][1])
+    IntercomAdmin.objects.create(workspace_id=workspace_id, intercom_id=ADMIN["id"], membership=connection.connected_by)
+
+    conversation = Conversation(2)
+    assert lambda_handler(webhook_event(apigw_v1, conversation.user_created()))["statusCode"] == 200
+    sns.run_all()
+    shown = Suggestion.objects.get(entry=entries["Double charge"])
+    assert shown.status == SuggestionStatus.SHOWN
+
+    typed = "<p>Hi there, sorry about the double charge! The second charge on your invoice is reversed " \
+        "automatically within three days.</p><p>Best, Cordelia</p>"  # fmt: skip
+    assert lambda_handler(webhook_event(apigw_v1, conversation.admin_replied(typed)))["statusCode"] == 200
+    delivered = [json.loads(m)["args"][0]["task"] for m in sns.run_all(times=2)]
+    assert delivered == ["apps.integrations.tasks.process_delivery", "apps.suggestions.tasks.learn_from_reply"]
+    assert set(TaskRun.objects.values_list("status", flat=True)) == {TaskStatus.SUCCEEDED}
+
+    assert list(EntryEvidence.objects.values_list("entry_id", "message_ref", "action")) == [
+        (entries["Double charge"].id, f"message:{shown.message_id}", "accept")
+    ], "one accept, though every task was delivered twice"
+    shown.refresh_from_db()
+    assert shown.status == SuggestionStatus.ACCEPTED
+    assert not EntryEvidence.objects.filter(entry=theirs).exists(), "another workspace's twin entry learns nothing"
