@@ -13,6 +13,7 @@ per process, the first time a text needs a meaning (1.8 MB, about 30 millisecond
 
 import json
 import math
+import operator
 import struct
 from array import array
 from collections.abc import Mapping
@@ -88,9 +89,12 @@ def total(*meanings: array | None, sign: int = 1) -> array | None:
         return None
     first, *rest = meanings
     summed = array("f", first) if first is not None else array("f", bytes(4 * len(present[0])))
+    combine = operator.add if sign == 1 else operator.sub
     for meaning in rest:
         if meaning is not None:
-            summed = array("f", (a + sign * b for a, b in zip(summed, meaning, strict=True)))
+            if len(meaning) != len(summed):
+                raise ValueError(f"meanings of {len(summed)} and {len(meaning)} dimensions cannot be added")
+            summed = array("f", list(map(combine, summed, meaning)))  # map: a third of a generator's time
     return summed
 
 

@@ -169,7 +169,7 @@ def entries_rank(
     best = best[: max(0, limit)]
     if not best:
         return []
-    entries = Entry.objects.in_bulk([entry_id for _, entry_id in best])
+    entries = Entry.objects.only("title", "body_html", "body_text").in_bulk([entry_id for _, entry_id in best])
     return [
         RankedEntry(
             entry_id=entry_id,

@@ -42,14 +42,19 @@ _NEAREST_SQL = """
     ) best
 """
 
-# Candidates: entries matching any of the chosen lexemes (GIN), or given by id. Two statements rather than
-# one with OR: the planner would give up the GIN bitmap scan for the OR.
+# Candidates: entries matching any of the chosen lexemes (GIN), and entries given by id, in one statement.
+# Two branches of a UNION ALL rather than one WHERE with OR: the planner would give up the GIN bitmap scan
+# for the OR. An entry both branches find comes back twice with the same values, which is harmless.
+_CANDIDATES_BY_TERMS = """
+    (SELECT id, token_count, search_vector FROM knowledge_entry
+     WHERE workspace_id = %s AND enabled AND search_vector @@ %s::tsquery LIMIT %s)
+"""
+_CANDIDATES_BY_ID = """
+    (SELECT id, token_count, search_vector FROM knowledge_entry
+     WHERE workspace_id = %s AND enabled AND id = ANY(%s) LIMIT %s)
+"""
 _POSTINGS_SQL = """
-    WITH candidates AS (
-        SELECT id, token_count, search_vector FROM knowledge_entry
-        WHERE workspace_id = %s AND enabled AND {match}
-        LIMIT %s
-    )
+    WITH candidates AS ({candidates})
     SELECT c.id, c.token_count, u.lexeme, u.weights
     FROM candidates c CROSS JOIN LATERAL unnest(c.search_vector) u
     WHERE u.lexeme = ANY(%s)
@@ -95,21 +100,26 @@ class PostgresIndex:
         return FieldStats(totals.entries, mean, {t: self._df[t] for t in lexemes if t in self._df})
 
     def body_postings(self, lexemes: list[str], also_ids: set[int]) -> FieldPostings:
+        """The term frequencies of the query's lexemes in the candidate entries (one statement).
+
+        Candidates: the entries holding the message's rarest words (within CANDIDATE_BUDGET), and the
+        entries found through their evidence alone (also_ids), so that their body is scored too.
+        """
         postings = FieldPostings()
         terms = candidate_terms({t: self._df[t] for t in lexemes if t in self._df}, CANDIDATE_BUDGET)
+        branches, params = [], []
         if terms:
-            self._read_postings(postings, "search_vector @@ %s::tsquery", tsquery_literal(terms), lexemes)
-        # Entries found through their evidence alone still get their body scored.
-        extra = sorted(also_ids - postings.length.keys())
-        if extra:
-            self._read_postings(postings, "id = ANY(%s)", extra, lexemes)
-        return postings
-
-    def _read_postings(self, postings: FieldPostings, match: str, match_param, lexemes: list[str]) -> None:
+            branches.append(_CANDIDATES_BY_TERMS)
+            params += [self.workspace_id, tsquery_literal(terms), CANDIDATE_BUDGET]
+        if also_ids:
+            branches.append(_CANDIDATES_BY_ID)
+            params += [self.workspace_id, sorted(also_ids), CANDIDATE_BUDGET]
+        if not branches:
+            return postings
         with connection.cursor() as cursor:
-            params = [self.workspace_id, match_param, CANDIDATE_BUDGET, lexemes]
-            cursor.execute(_POSTINGS_SQL.format(match=match), params)
+            cursor.execute(_POSTINGS_SQL.format(candidates=" UNION ALL ".join(branches)), [*params, lexemes])
             for entry_id, length, lexeme, weights in cursor.fetchall():
                 postings.length[entry_id] = length
                 in_title = sum(1 for w in weights if w == "A")
                 postings.tf.setdefault(entry_id, {})[lexeme] = TITLE_BOOST * in_title + (len(weights) - in_title)
+        return postings
