@@ -89,3 +89,10 @@ def handler500(request):
 
 def created(data) -> Response:
     return Response(data, status=status.HTTP_201_CREATED)
+
+
+def paginated(request, view, items, serializer_class) -> Response:
+    """A list view's answer: one page of items, serialized, with the count and the next/previous links."""
+    paginator = Pagination()
+    page = paginator.paginate_queryset(items, request, view=view)
+    return paginator.get_paginated_response(serializer_class(page, many=True).data)

@@ -14,7 +14,7 @@ from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 from apps.accounts import selectors, services
 from apps.accounts.models import Membership, Role
 from apps.accounts.permissions import IsManager, membership_of, workspace_of
-from project.api import Pagination, created
+from project.api import created, paginated
 
 
 def token_pair_for(user) -> dict:
@@ -133,11 +133,8 @@ class MemberListApi(APIView):
 
     @extend_schema(responses=MemberOutput(many=True))
     def get(self, request):
-        paginator = Pagination()
-        page = paginator.paginate_queryset(
-            selectors.membership_list(workspace=workspace_of(request)), request, view=self
-        )
-        return paginator.get_paginated_response(MemberOutput(page, many=True).data)
+        members = selectors.membership_list(workspace=workspace_of(request))
+        return paginated(request, self, members, MemberOutput)
 
     @extend_schema(request=MemberListInputSerializer, responses={201: MemberOutput})
     def post(self, request):

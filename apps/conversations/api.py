@@ -10,7 +10,7 @@ from apps.accounts.permissions import membership_of, workspace_of
 from apps.conversations import selectors
 from apps.conversations.models import Conversation, ConversationState
 from apps.integrations.selectors import admin_ids_of_member
-from project.api import Pagination
+from project.api import Pagination, paginated
 
 
 class CustomerOutputSerializer(serializers.Serializer):
@@ -105,9 +105,7 @@ class ConversationListApi(APIView):
         elif assignee:
             assignee_ids = [assignee]
         conversations = selectors.conversation_list(workspace=workspace_of(request), assignee_ids=assignee_ids, **data)
-        paginator = Pagination()
-        page = paginator.paginate_queryset(conversations, request, view=self)
-        return paginator.get_paginated_response(ConversationOutputSerializer(page, many=True).data)
+        return paginated(request, self, conversations, ConversationOutputSerializer)
 
 
 class ConversationDetailApi(APIView):

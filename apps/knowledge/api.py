@@ -21,7 +21,7 @@ from apps.knowledge.importing import (
     rows_from_json,
 )
 from apps.knowledge.models import Entry, EntryKind, KnowledgeSettings
-from project.api import Pagination, created, error_body
+from project.api import created, error_body, paginated
 from project.parsers import JSONParser
 
 
@@ -81,9 +81,7 @@ class EntryListApi(APIView):
         filters = self.EntryListFilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
         entries = selectors.entry_list(workspace_id=workspace_of(request).id, **filters.validated_data)
-        paginator = Pagination()
-        page = paginator.paginate_queryset(entries, request, view=self)
-        return paginator.get_paginated_response(EntryOutput(page, many=True).data)
+        return paginated(request, self, entries, EntryOutput)
 
     @extend_schema(request=EntryCreateInputSerializer, responses={201: EntryOutput})
     def post(self, request):

@@ -11,7 +11,7 @@ from apps.conversations.models import Conversation
 from apps.conversations.selectors import conversation_get
 from apps.suggestions import selectors, services
 from apps.suggestions.models import SentAs, Suggestion
-from project.api import Conflict, Pagination
+from project.api import Conflict, Pagination, paginated
 
 
 class SuggestionOutputSerializer(serializers.ModelSerializer):
@@ -60,9 +60,7 @@ class ConversationSuggestionListApi(APIView):
             since=filters.validated_data.get("since"),
             message_id=filters.validated_data.get("message"),
         )
-        paginator = Pagination()
-        page = paginator.paginate_queryset(suggestions, request, view=self)
-        return paginator.get_paginated_response(SuggestionOutputSerializer(page, many=True).data)
+        return paginated(request, self, suggestions, SuggestionOutputSerializer)
 
 
 class SuggestionFeedbackApi(APIView):
@@ -114,10 +112,8 @@ class KnowledgeGapListApi(APIView):
     @extend_schema(responses=KnowledgeGapOutputSerializer(many=True))
     def get(self, request):
         """Customer messages that found no good suggestion, newest first: what the knowledge base lacks."""
-        paginator = Pagination()
         gaps = selectors.knowledge_gap_list(workspace_id=workspace_of(request).id)
-        page = paginator.paginate_queryset(gaps, request, view=self)
-        return paginator.get_paginated_response(KnowledgeGapOutputSerializer(page, many=True).data)
+        return paginated(request, self, gaps, KnowledgeGapOutputSerializer)
 
 
 class EntryAcceptanceOutputSerializer(serializers.Serializer):
@@ -164,8 +160,5 @@ class DailyDigestListApi(APIView):
 
     @extend_schema(responses=DailyDigestOutputSerializer(many=True))
     def get(self, request):
-        paginator = Pagination()
-        page = paginator.paginate_queryset(
-            selectors.digest_list(workspace_id=workspace_of(request).id), request, view=self
-        )
-        return paginator.get_paginated_response(DailyDigestOutputSerializer(page, many=True).data)
+        digests = selectors.digest_list(workspace_id=workspace_of(request).id)
+        return paginated(request, self, digests, DailyDigestOutputSerializer)

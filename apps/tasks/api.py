@@ -10,7 +10,7 @@ from rest_framework.views import APIView
 from apps.accounts.permissions import IsManager, workspace_of
 from apps.tasks import selectors, services
 from apps.tasks.models import TaskRun, TaskStatus
-from project.api import Pagination
+from project.api import Pagination, paginated
 
 # What an operator sees of every task in a list; the detail adds what ran and what came of it.
 _SUMMARY_FIELDS = [
@@ -69,9 +69,7 @@ class TaskListApi(APIView):
         filters = self.TaskListFilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
         runs = selectors.task_run_list(workspace=workspace_of(request), **filters.validated_data)
-        paginator = self.pagination_class()
-        page = paginator.paginate_queryset(runs, request, view=self)
-        return paginator.get_paginated_response(self.TaskListOutputSerializer(page, many=True).data)
+        return paginated(request, self, runs, self.TaskListOutputSerializer)
 
 
 class TaskDetailApi(APIView):
