@@ -51,6 +51,19 @@ def django_behind_moto(default_database_url: str):
     return moto
 
 
+def stage_handler(moto, stage: str):
+    """The real Zappa handler of a stage, its settings module written by Zappa and its remote_env held by moto:
+    a tests.support.lambda_harness.Handler to use as a context manager."""
+    import tempfile
+
+    from tests.support.lambda_harness import Handler, stage_settings_values, write_stage_settings
+
+    stage_dir = write_stage_settings(stage, Path(tempfile.mkdtemp(prefix="cue-bench-"))).parent
+    values = stage_settings_values(stage_dir / "zappa_settings.py")
+    moto.put_remote_env(values["REMOTE_ENV"], {"CUE_REMOTE_ENV_LOADED": "1"})
+    return Handler(stage_dir, function_name=f"{values['PROJECT_NAME']}-{values['API_STAGE']}")
+
+
 def remote_env_on_loopback(s3_url: str, values: dict):
     """Beside in-process moto: the stage's remote_env file held by moto's server on loopback.
 

@@ -14,12 +14,10 @@ subscriber. Later this starts from a signed Intercom webhook instead of the disp
 import argparse
 import os
 import statistics
-import tempfile
 import time
 import uuid
-from pathlib import Path
 
-from _setup import django_behind_moto, latency_line  # noqa: E402
+from _setup import django_behind_moto, latency_line, stage_handler  # noqa: E402
 
 MOTO = django_behind_moto("postgres://postgres@127.0.0.1:5432/cue_realtime")
 
@@ -31,7 +29,7 @@ from apps.accounts.models import Workspace  # noqa: E402
 from apps.realtime import services  # noqa: E402
 from apps.realtime.events import Event, event_ref, event_source  # noqa: E402
 from apps.realtime.tasks import publish_event  # noqa: E402
-from tests.support.lambda_harness import Handler, SnsCapture, stage_settings_values, write_stage_settings  # noqa: E402
+from tests.support.lambda_harness import SnsCapture  # noqa: E402
 from tests.support.mqtt import Subscriber  # noqa: E402
 
 # Staging's generated settings: production-like (INFO logging, debug off), unlike dev's DEBUG logs.
@@ -58,13 +56,10 @@ def run(messages: int, warmup: int) -> None:
     settings.MQTT_URL = os.environ["MQTT_URL"]
     settings.REALTIME_TOPIC_ROOT = f"bench{uuid.uuid4().hex[:8]}"
     workspace = Workspace.objects.create(name="Bench")
-    stage_dir = write_stage_settings(STAGE, Path(tempfile.mkdtemp(prefix="cue-bench-"))).parent
-    values = stage_settings_values(stage_dir / "zappa_settings.py")
-    MOTO.put_remote_env(values["REMOTE_ENV"], {"CUE_REMOTE_ENV_LOADED": "1"})
     topic = f"{settings.REALTIME_TOPIC_ROOT}/{workspace.id}/#"
 
     with (
-        Handler(stage_dir, function_name=f"{values['PROJECT_NAME']}-{values['API_STAGE']}") as handler,
+        stage_handler(MOTO, STAGE) as handler,
         Subscriber(settings.MQTT_URL, [topic]) as subscriber,
     ):
         os.environ["AWS_LAMBDA_FUNCTION_NAME"] = handler.function_name  # dispatch publishes to SNS, as in Lambda

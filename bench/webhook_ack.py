@@ -53,6 +53,7 @@ class Aws:
         else:
             from moto import mock_aws
 
+            self._server = None  # until put_remote_env: the remote_env file needs moto's server even here
             os.environ.pop("AWS_ENDPOINT_URL", None)
             os.environ.update(AWS_ENV)
             self._mock = mock_aws()
@@ -76,7 +77,7 @@ class Aws:
     def stop(self) -> None:
         if self.mode != "loopback":
             self._mock.stop()
-        if hasattr(self, "_server"):
+        if self._server is not None:
             self._server.stop()
 
 

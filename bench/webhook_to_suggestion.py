@@ -16,12 +16,10 @@ import argparse
 import json
 import os
 import statistics
-import tempfile
 import time
 import uuid
-from pathlib import Path
 
-from _setup import django_behind_moto, latency_line  # noqa: E402
+from _setup import django_behind_moto, latency_line, stage_handler  # noqa: E402
 
 MOTO = django_behind_moto("postgres://postgres@127.0.0.1:5432/cue_suggestions")
 
@@ -35,7 +33,7 @@ from apps.realtime import services as realtime  # noqa: E402
 from tests.integrations.intercom_payloads import APP_ID, APP_SECRET, Conversation, encode, hub_signature  # noqa: E402
 from tests.knowledge.conftest import HELP_CENTRE  # noqa: E402
 from tests.support.events import apigw_v1, response_json  # noqa: E402
-from tests.support.lambda_harness import Handler, SnsCapture, stage_settings_values, write_stage_settings  # noqa: E402
+from tests.support.lambda_harness import SnsCapture  # noqa: E402
 from tests.support.mqtt import Subscriber  # noqa: E402
 
 STAGE = "staging"  # production-like: INFO logging, debug off
@@ -79,13 +77,10 @@ def run(messages: int, warmup: int, entries: int) -> None:
         workspace_id=workspace_id, app_id=APP_ID, region="us", access_token="bench", token_admin_id="1"
     )
     knowledge_base(workspace_id, entries)
-    stage_dir = write_stage_settings(STAGE, Path(tempfile.mkdtemp(prefix="cue-bench-"))).parent
-    values = stage_settings_values(stage_dir / "zappa_settings.py")
-    MOTO.put_remote_env(values["REMOTE_ENV"], {"CUE_REMOTE_ENV_LOADED": "1"})
     topic = f"{settings.REALTIME_TOPIC_ROOT}/{workspace_id}/#"
 
     with (
-        Handler(stage_dir, function_name=f"{values['PROJECT_NAME']}-{values['API_STAGE']}") as handler,
+        stage_handler(MOTO, STAGE) as handler,
         Subscriber(settings.MQTT_URL, [topic]) as subscriber,
     ):
         os.environ["AWS_LAMBDA_FUNCTION_NAME"] = handler.function_name  # dispatch publishes to SNS, as in Lambda
