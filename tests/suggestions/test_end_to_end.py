@@ -12,14 +12,13 @@ import pytest
 from apps.integrations.models import IntercomAdmin, OutboundReply, ReplyStatus
 from apps.knowledge.models import EntryEvidence
 from apps.knowledge.services import entry_create
-from apps.realtime.backends import reset_backends
 from apps.suggestions.models import Suggestion, SuggestionStatus
 from apps.tasks.models import TaskRun, TaskStatus
 from tests.integrations.conftest import connect, connection, intercom_api, intercom_settings  # noqa: F401
 from tests.integrations.intercom_payloads import ADMIN, Conversation
 from tests.integrations.test_replies import FakeConversations
 from tests.integrations.test_webhook_lambda import webhook_event
-from tests.realtime.conftest import mqtt_backend, mqtt_url, subscribe, topic_root  # noqa: F401
+from tests.realtime.conftest import _fresh_backends, mqtt_backend, mqtt_url, subscribe, topic_root  # noqa: F401
 from tests.support.events import apigw_v1, response_json
 
 SILENCE_SECONDS = 0.5
@@ -29,13 +28,6 @@ ENTRIES = [
     ("Reset your password", "<p>Open Settings, choose Security and click Forgot password.</p>"),
     ("Shipping times", "<p>Standard shipping takes three to five days.</p>"),
 ]  # fmt: skip
-
-
-@pytest.fixture(autouse=True)
-def _fresh_backends():
-    reset_backends()
-    yield
-    reset_backends()
 
 
 @pytest.fixture
