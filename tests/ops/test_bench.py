@@ -8,6 +8,7 @@ bench/suggest_quality.py (the whole evaluation protocol, minutes; its code path 
 import os
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import psycopg2
@@ -63,7 +64,8 @@ def test_bench_runs_and_prints_its_figures(bench):
         pytest.skip("bench/suggest_latency.py draws its messages from ../shared/data/bitext, not beside this checkout")
     server = _server_url()
     arguments, expected = BENCHES[bench]
-    database = f"cue_benchcheck_{bench}"
+    # Unique per run: two suites on one PostgreSQL (two checkouts, CI beside a session) never share a database.
+    database = f"cue_benchcheck_{bench}_{os.getpid()}_{uuid.uuid4().hex[:8]}"
     url = f"{server}/{database}"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "DJANGO_"))}
     env |= {"DATABASE_URL": url, "BENCH_DATABASE_URL": url, "PYTHONUNBUFFERED": "1"}
