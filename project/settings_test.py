@@ -18,3 +18,11 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {"auth": os.environ.get("CUE_AUTH_THROTTLE_RATE", "1000/min")},
 }
 TEST_RUNNER = "project.test_runner.PytestTestRunner"
+
+# A test database of this run's own: two suites against one PostgreSQL (two checkouts, CI beside a
+# session) never create, use or drop each other's. pytest-xdist workers add their own suffix to it.
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":  # noqa: F405
+    _run = os.environ.setdefault("CUE_TEST_RUN_ID", os.urandom(4).hex())
+    # PostgreSQL cuts names at 63 bytes; xdist's "_gw<n>" comes after this (room left for 99 workers).
+    _name = f"test_{DATABASES['default']['NAME']}"[: 63 - len(_run) - 6]  # noqa: F405
+    DATABASES["default"]["TEST"] = {**DATABASES["default"].get("TEST", {}), "NAME": f"{_name}_{_run}"}  # noqa: F405

@@ -65,9 +65,9 @@ def test_bench_runs_and_prints_its_figures(bench):
     server = _server_url()
     arguments, expected = BENCHES[bench]
     # Unique per run: two suites on one PostgreSQL (two checkouts, CI beside a session) never share a database.
-    database = f"cue_benchcheck_{bench}_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    database = f"cue_benchcheck_{bench}_{uuid.uuid4().hex[:8]}"
     url = f"{server}/{database}"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "DJANGO_"))}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "DJANGO_", "CUE_TEST_RUN_ID"))}
     env |= {"DATABASE_URL": url, "BENCH_DATABASE_URL": url, "PYTHONUNBUFFERED": "1"}
     try:
         result = subprocess.run(
