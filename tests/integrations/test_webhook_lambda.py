@@ -82,18 +82,23 @@ def test_out_of_order_through_the_handler(sns, lambda_handler, connection):
     assert Message.objects.filter(conversation=row).count() == 3
 
 
-def test_at_most_four_queries_per_delivery(sns, lambda_handler, connection):
-    """Connection, delivery, task ledger row, its sent mark: four statements, no transaction around them."""
+def test_a_delivery_and_its_task_in_one_transaction_five_statements(sns, lambda_handler, connection):
+    """Find the connection, then one transaction: the delivery and its task's ledger row commit together."""
     lambda_handler(webhook_event(apigw_v1, Conversation(2).user_created()))  # warm: first-request work
     conversation = Conversation(2)
     with CaptureQueriesContext(db_connection) as queries:
         result = lambda_handler(webhook_event(apigw_v1, conversation.user_created()))
     assert result["statusCode"] == 200
-    assert len(queries) <= 4, [q["sql"][:120] for q in queries.captured_queries]
+    statements = [(q["sql"].split() or [""])[0] for q in queries.captured_queries]
+    assert statements == ["SELECT", "BEGIN", "INSERT", "INSERT", "COMMIT"], statements
+    assert "webhookdelivery" in queries.captured_queries[2]["sql"]
+    assert "tasks_taskrun" in queries.captured_queries[3]["sql"]
+    event = webhook_event(apigw_v1, conversation.user_created(notification_id="notif_x"))
+    lambda_handler(event)
     with CaptureQueriesContext(db_connection) as duplicate:
-        lambda_handler(webhook_event(apigw_v1, conversation.user_created(notification_id="notif_x")))
-        lambda_handler(webhook_event(apigw_v1, conversation.user_created(notification_id="notif_x")))
-    assert len(duplicate) <= 4 + 2
+        assert response_json(lambda_handler(event)) == {"status": "duplicate"}
+    statements = [(q["sql"].split() or [""])[0] for q in duplicate.captured_queries]
+    assert statements == ["SELECT", "BEGIN", "INSERT", "COMMIT"], statements
 
 
 def test_a_delivery_whose_dispatch_was_lost_is_dispatched_again(sns, lambda_handler, connection):
