@@ -50,7 +50,12 @@ from apps.integrations.models import IntercomConnection, WebhookDelivery  # noqa
 from apps.knowledge.services import entry_create  # noqa: E402
 from apps.tasks.services import task_sweep  # noqa: E402
 from tests.integrations.intercom_payloads import APP_SECRET, Conversation, encode, hub_signature  # noqa: E402
-from tests.support.faults import RedeliveringBus, database_unreachable, sns_blackholed  # noqa: E402
+from tests.support.faults import (  # noqa: E402
+    RedeliveringBus,
+    database_unreachable,
+    inserts_fail,
+    sns_blackholed,
+)
 from tests.support.lambda_harness import SnsCapture  # noqa: E402
 from tests.support.load import load_run  # noqa: E402
 
@@ -192,6 +197,24 @@ def scenario_db_down(client) -> dict:
     return counted("db down (503), then retried", apps, bus, len(payloads), len(payloads))
 
 
+def scenario_connection_lost_mid_webhook(client) -> dict:
+    """The database session is terminated between each webhook's delivery insert and its task's (a trigger on the
+    ledger): every webhook 503 with neither row kept; Intercom's retries (some twice) store each once."""
+    from apps.tasks.models import TaskRun
+
+    apps, bus = workspaces(2), RedeliveringBus()
+    payloads = [p for app_id in apps.values() for p in conversations(app_id, 25)]
+    with mock.patch("apps.tasks.publisher.publish", bus.publish):
+        with inserts_fail(TaskRun._meta.db_table, how="connection_lost"):
+            codes = {post(client, p).status_code for p in payloads}
+        assert codes == {503}, codes
+        assert not WebhookDelivery.objects.filter(workspace_id__in=list(apps)).exists(), "a delivery without its task"
+        for p in payloads + payloads[::10]:
+            assert post(client, p).status_code == 200
+        bus.run_all()
+    return counted("connection lost mid-webhook (503)", apps, bus, len(payloads), len(payloads))
+
+
 def scenario_worker_killed(client) -> dict:
     """Every delivery's worker killed mid-task (after its writes, before commit), then the message redelivered
     twice while the dead claim holds (skipped) and twice after the sweeper resends it."""
@@ -268,6 +291,7 @@ def main():
             "sns down": scenario_sns_down,
             "sns blackholed": lambda c: scenario_sns_blackholed(c, 2 * options.blackholed_webhooks),
             "db down": scenario_db_down,
+            "connection lost": scenario_connection_lost_mid_webhook,
             "worker killed": scenario_worker_killed,
             "load": lambda c: scenario_load(c, options.webhooks, options.workspaces),
         }
