@@ -306,8 +306,8 @@ def _delivery_insert(*, workspace_id: int, notification: payloads.Notification, 
 def webhook_receive(*, body: bytes, signature: str | None) -> Answer:
     """Everything the webhook endpoint does, in order; nothing is stored or sent unless every check passed.
 
-    Four statements for a new delivery (find the connection, insert the delivery, the task's
-    ledger row, its sent mark), two for a redelivery. The delivery and its task's ledger row commit
+    Three statements for a new delivery (find the connection, insert the delivery, the task's
+    ledger row), two for a redelivery. The delivery and its task's ledger row commit
     in one transaction or not at all: a failure between them (a lost connection: 503 from
     project.middleware) stores nothing, and Intercom's retry stores both. The task is published
     after the commit, with one quick try while Intercom waits (apps.tasks.publisher); a publish
