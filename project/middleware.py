@@ -1,16 +1,54 @@
-"""Middleware of Cue's own: static files indexed on their first request; an unreachable database is a 503, not a 500."""
+"""Middleware of Cue's own: request ids kept sane, static files indexed on their first request, an unreachable
+database a 503 (not a 500), and requests marked for the task publisher."""
 
 import logging
+import re
 import threading
 
 from django.db import InterfaceError, OperationalError
 from whitenoise.middleware import WhiteNoiseMiddleware
 
+from apps.tasks.invocation import answering_request
 from project.api import json_error
 
 logger = logging.getLogger(__name__)
 
 RETRY_AFTER_SECONDS = 30
+
+REQUEST_ID_HEADER = "HTTP_X_REQUEST_ID"
+# Letters, digits and - _ . : (UUIDs, API Gateway's and most tracers' ids); nothing that could split a header
+# or a log line. The length limit is the ledger's correlation_id column (apps.tasks.models.TaskRun).
+_REQUEST_ID_CHARS = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]*")
+
+
+class RequestIdMiddleware:
+    """An X-Request-ID that is not a sane id is dropped before django-guid reads it, so django-guid makes a
+    fresh one and returns it in the response's X-Request-ID.
+
+    django-guid stores whatever a client sends (VALIDATE_GUID would accept UUIDs only): an id of 65
+    characters then failed the ledger's insert (a 500 after the webhook's delivery was stored), and one
+    with a line break failed the response's header.
+    """
+
+    def __init__(self, get_response):
+        from apps.tasks.models import TaskRun
+
+        self.get_response = get_response
+        self.max_chars = TaskRun._meta.get_field("correlation_id").max_length
+
+    def __call__(self, request):
+        given = request.META.get(REQUEST_ID_HEADER)
+        if given is not None and not self.acceptable(given):
+            del request.META[REQUEST_ID_HEADER]
+            request.__dict__.pop("headers", None)  # in case something read request.headers already
+            logger.warning(
+                "X-Request-ID refused; a fresh one is used",
+                extra={"path": request.path, "given_chars": len(given)},
+            )
+        return self.get_response(request)
+
+    def acceptable(self, value: str) -> bool:
+        return len(value) <= self.max_chars and _REQUEST_ID_CHARS.fullmatch(value) is not None
 
 
 class StaticFilesMiddleware(WhiteNoiseMiddleware):
@@ -62,3 +100,18 @@ class DatabaseUnavailableMiddleware:
         )
         response["Retry-After"] = str(RETRY_AFTER_SECONDS)
         return response
+
+
+class AnsweringRequestMiddleware:
+    """Everything a view (and its on_commit callbacks) does runs marked as answering a request.
+
+    A task dispatched here is published with one quick try (apps.tasks.publisher): a slow SNS
+    leaves the row to the sweeper instead of holding the answer Intercom or a browser waits for.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        with answering_request():
+            return self.get_response(request)

@@ -84,7 +84,11 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Before django-guid: an over-long or malformed X-Request-ID is dropped, so a fresh id is made (and returned).
+    "project.middleware.RequestIdMiddleware",
     "django_guid.middleware.guid_middleware",
+    # A task published while answering gets one quick try at SNS; the sweeper sends what it could not.
+    "project.middleware.AnsweringRequestMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "project.middleware.StaticFilesMiddleware",  # WhiteNoise, its file index built on the first static request
     "corsheaders.middleware.CorsMiddleware",
@@ -239,6 +243,13 @@ CUE_TASK_UNSENT_GRACE_SECONDS = int(os.environ.get("CUE_TASK_UNSENT_GRACE_SECOND
 CUE_TASK_RETENTION_DAYS = int(os.environ.get("CUE_TASK_RETENTION_DAYS", "30"))
 # A row sent this long ago and still pending (its message or its invocation was lost) is sent again.
 CUE_TASK_RESEND_SECONDS = int(os.environ.get("CUE_TASK_RESEND_SECONDS", "600"))
+# Publishing to SNS while a request is answered: one try within these, else the sweeper sends the row.
+CUE_SNS_PUBLISH_CONNECT_TIMEOUT_SECONDS = float(os.environ.get("CUE_SNS_PUBLISH_CONNECT_TIMEOUT_SECONDS", "0.5"))
+CUE_SNS_PUBLISH_READ_TIMEOUT_SECONDS = float(os.environ.get("CUE_SNS_PUBLISH_READ_TIMEOUT_SECONDS", "1"))
+# Publishing anywhere else (tasks, the sweeper): bounded too, with a retry.
+CUE_SNS_BACKGROUND_CONNECT_TIMEOUT_SECONDS = float(os.environ.get("CUE_SNS_BACKGROUND_CONNECT_TIMEOUT_SECONDS", "2"))
+CUE_SNS_BACKGROUND_READ_TIMEOUT_SECONDS = float(os.environ.get("CUE_SNS_BACKGROUND_READ_TIMEOUT_SECONDS", "5"))
+CUE_SNS_BACKGROUND_MAX_ATTEMPTS = int(os.environ.get("CUE_SNS_BACKGROUND_MAX_ATTEMPTS", "2"))
 
 # ------------------------------------------------------------------------------
 # Realtime (apps.realtime): events pushed to agents over MQTT; see docs/realtime.md

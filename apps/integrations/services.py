@@ -306,10 +306,12 @@ def _delivery_insert(*, workspace_id: int, notification: payloads.Notification, 
 def webhook_receive(*, body: bytes, signature: str | None) -> Answer:
     """Everything the webhook endpoint does, in order; nothing is stored or sent unless every check passed.
 
-    Four statements for a new delivery (find the connection, insert the delivery, the task's
-    ledger row, its sent mark), two for a redelivery. No transaction wraps the two inserts: the
-    delivery row commits first, and if the process dies before its task is recorded, the
-    redispatch job finds it still `received` and dispatches it then.
+    Three statements for a new delivery (find the connection, insert the delivery, the task's
+    ledger row), two for a redelivery. The delivery and its task's ledger row commit
+    in one transaction or not at all: a failure between them (a lost connection: 503 from
+    project.middleware) stores nothing, and Intercom's retry stores both. The task is published
+    after the commit, with one quick try while Intercom waits (apps.tasks.publisher); a publish
+    that fails leaves the row to the sweeper.
     """
     given = signatures.well_formed_hub_signature(signature)
     if given is None:
@@ -337,10 +339,12 @@ def webhook_receive(*, body: bytes, signature: str | None) -> Answer:
         return Answer(200, {"status": "ignored"})
     from apps.integrations.tasks import process_delivery
 
-    delivery_id = _delivery_insert(workspace_id=conn.workspace_id, notification=notification, body=text)
-    if delivery_id is None:
-        return Answer(200, {"status": "duplicate"})
-    process_delivery.dispatch(args=[delivery_id], workspace_id=conn.workspace_id)
+    # No savepoint: this is the request's only transaction, and a failure inside it is answered 5xx.
+    with transaction.atomic(savepoint=False):
+        delivery_id = _delivery_insert(workspace_id=conn.workspace_id, notification=notification, body=text)
+        if delivery_id is None:
+            return Answer(200, {"status": "duplicate"})
+        process_delivery.dispatch(args=[delivery_id], workspace_id=conn.workspace_id)
     return Answer(200, {"status": "accepted"})
 
 

@@ -1,4 +1,4 @@
-"""What a task knows about the Lambda invocation running it: its deadline."""
+"""What code knows about the invocation running it: its deadline, and whether a request is waiting for an answer."""
 
 import contextvars
 import time
@@ -9,6 +9,9 @@ from django.conf import settings
 
 # Monotonic deadline (seconds) of the current invocation; None outside Lambda.
 _deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar("cue_invocation_deadline", default=None)
+# True while an HTTP request is being answered (project.middleware.AnsweringRequestMiddleware): what is
+# sent to another service then must not hold the answer (apps.tasks.publisher's tight SNS timeouts).
+_answering: contextvars.ContextVar[bool] = contextvars.ContextVar("cue_answering_request", default=False)
 
 
 class DeadlineNear(Exception):
@@ -36,3 +39,17 @@ def check_deadline() -> None:
     remaining = remaining_seconds()
     if remaining is not None and remaining < settings.CUE_TASK_DEADLINE_MARGIN_SECONDS:
         raise DeadlineNear(f"{remaining:.1f}s left in the invocation")
+
+
+@contextmanager
+def answering_request() -> Iterator[None]:
+    """Mark the code inside as answering an HTTP request (its caller is waiting)."""
+    token = _answering.set(True)
+    try:
+        yield
+    finally:
+        _answering.reset(token)
+
+
+def answering_request_now() -> bool:
+    return _answering.get()

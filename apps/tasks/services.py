@@ -145,9 +145,11 @@ def _publish(run: TaskRun) -> bool:
         from apps.tasks.publisher import publish
 
         publish(envelope)
-    except Exception:
+    except Exception as exc:
         logger.exception("task send failed; the sweeper will send it", extra={"task_id": str(run.id)})
-        TaskRun.objects.filter(pk=run.pk, status=TaskStatus.PENDING).update(sent_at=None)
+        # Unsent, and why: an operator looking at a pending task sees the send that failed.
+        error = f"send failed: {type(exc).__name__}: {exc}"[:2000]
+        TaskRun.objects.filter(pk=run.pk, status=TaskStatus.PENDING).update(sent_at=None, last_error=error)
         return False
     return True
 
@@ -316,8 +318,11 @@ def task_execute(*, task_id: str) -> str:
 # Sweeper and operator actions
 # ------------------------------------------------------------------------------
 def _near_deadline() -> bool:
+    """Too little time left for one more publish at its slowest (a blackholed SNS) and the margin."""
+    from apps.tasks.publisher import publish_budget_seconds
+
     remaining = remaining_seconds()
-    return remaining is not None and remaining < settings.CUE_TASK_DEADLINE_MARGIN_SECONDS
+    return remaining is not None and remaining < settings.CUE_TASK_DEADLINE_MARGIN_SECONDS + publish_budget_seconds()
 
 
 def task_sweep(*, now: datetime | None = None, limit: int = 500) -> dict[str, int]:

@@ -177,8 +177,8 @@ def test_only_post(client, connection):
 
 
 def test_view_queries_before_commit(connection, post_webhook, django_assert_max_num_queries):
-    """Find the connection, insert the delivery, record the task (its sent mark comes after commit, in the
-    Lambda-path test, which counts four)."""
+    """Find the connection, insert the delivery, record the task (the Lambda-path test counts the transaction's
+    BEGIN and COMMIT too: five)."""
     payload = Conversation(2).user_replied()
     with django_assert_max_num_queries(3):
         assert post_webhook(payload).status_code == 200

@@ -15,6 +15,7 @@ from apps.integrations.models import WebhookDelivery
 from apps.tasks.models import TaskRun, TaskStatus
 from tests.integrations.intercom_payloads import APP_SECRET, Conversation, encode, hub_signature
 from tests.support.events import apigw_v1, apigw_v2, response_json, scheduled_event
+from tests.support.faults import sns_blackholed
 
 EVENTS = {"v1": apigw_v1, "v2": apigw_v2}
 SUGGEST = "apps.suggestions.tasks.suggest_replies"
@@ -82,22 +83,28 @@ def test_out_of_order_through_the_handler(sns, lambda_handler, connection):
     assert Message.objects.filter(conversation=row).count() == 3
 
 
-def test_at_most_four_queries_per_delivery(sns, lambda_handler, connection):
-    """Connection, delivery, task ledger row, its sent mark: four statements, no transaction around them."""
+def test_a_delivery_and_its_task_in_one_transaction_five_statements(sns, lambda_handler, connection):
+    """Find the connection, then one transaction: the delivery and its task's ledger row commit together."""
     lambda_handler(webhook_event(apigw_v1, Conversation(2).user_created()))  # warm: first-request work
     conversation = Conversation(2)
     with CaptureQueriesContext(db_connection) as queries:
         result = lambda_handler(webhook_event(apigw_v1, conversation.user_created()))
     assert result["statusCode"] == 200
-    assert len(queries) <= 4, [q["sql"][:120] for q in queries.captured_queries]
+    statements = [(q["sql"].split() or [""])[0] for q in queries.captured_queries]
+    assert statements == ["SELECT", "BEGIN", "INSERT", "INSERT", "COMMIT"], statements
+    assert "webhookdelivery" in queries.captured_queries[2]["sql"]
+    assert "tasks_taskrun" in queries.captured_queries[3]["sql"]
+    event = webhook_event(apigw_v1, conversation.user_created(notification_id="notif_x"))
+    lambda_handler(event)
     with CaptureQueriesContext(db_connection) as duplicate:
-        lambda_handler(webhook_event(apigw_v1, conversation.user_created(notification_id="notif_x")))
-        lambda_handler(webhook_event(apigw_v1, conversation.user_created(notification_id="notif_x")))
-    assert len(duplicate) <= 4 + 2
+        assert response_json(lambda_handler(event)) == {"status": "duplicate"}
+    statements = [(q["sql"].split() or [""])[0] for q in duplicate.captured_queries]
+    assert statements == ["SELECT", "BEGIN", "INSERT", "COMMIT"], statements
 
 
 def test_a_delivery_whose_dispatch_was_lost_is_dispatched_again(sns, lambda_handler, connection):
-    """The process died after storing the delivery, before its task: the scheduled job dispatches it, once."""
+    """A delivery with no live task (stored by hand here; its task went dead or was purged): the scheduled job
+    dispatches it, once."""
     body = encode(Conversation(2).user_created())
     services._delivery_insert(
         workspace_id=connection.workspace_id, notification=payloads.notification_parse(body), body=body.decode()
@@ -111,6 +118,25 @@ def test_a_delivery_whose_dispatch_was_lost_is_dispatched_again(sns, lambda_hand
     assert delivery.status == "processed"
     assert delivery.redispatched_at is not None
     assert services.deliveries_redispatch_stale(now=timezone.now() + timedelta(hours=1)) == 0
+
+
+def test_sns_blackholed_the_handler_answers_and_the_scheduled_sweep_sends_it_once(sns, lambda_handler, connection):
+    """SNS accepts and never answers: the stage's handler still answers 200 (one quick try); the row waits
+    unsent, and the sweeper's scheduled invocation sends it when SNS is back; delivered twice, mirrored once."""
+    with sns_blackholed() as hole:
+        result = lambda_handler(webhook_event(apigw_v1, Conversation(2).user_created()))
+    assert result["statusCode"] == 200, result
+    assert response_json(result) == {"status": "accepted"}
+    assert hole.accepted == 1
+    run = TaskRun.objects.get()
+    assert (run.status, run.sent_at) == (TaskStatus.PENDING, None)
+    assert "ReadTimeoutError" in run.last_error
+    TaskRun.objects.update(created_at=timezone.now() - timedelta(minutes=1))  # past the unsent grace
+    assert lambda_handler(scheduled_event(f"{lambda_handler.function_name}-apps.tasks.jobs.sweep"))["unsent"] == 1
+    assert task_names(sns.run_all(times=2)) == ["apps.integrations.tasks.process_delivery", SUGGEST, PUBLISH]
+    assert Message.objects.count() == 1
+    run.refresh_from_db()
+    assert (run.status, run.attempts) == (TaskStatus.SUCCEEDED, 1)
 
 
 def test_bad_signature_through_the_handler_publishes_nothing(sns, lambda_handler, connection):

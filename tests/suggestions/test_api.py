@@ -163,6 +163,25 @@ def test_accept_and_send_queues_the_reply_task(agent_client, suggested, connecte
     assert OutboundReply.objects.count() == 1
 
 
+@pytest.mark.parametrize("request_id", ["r" * 65, "id\r\nX-Injected: 1"])
+def test_accept_and_send_with_a_bad_request_id_queues_the_reply_under_a_fresh_one(
+    agent_client, suggested, connected, request_id
+):
+    """The reply task's ledger row carries the request id: a bad one is replaced, not a 500 (varchar(64))."""
+    _, (first, _second) = suggested
+    top = Suggestion.objects.get(message=first, rank=1)
+    response = agent_client.post(
+        f"/api/suggestions/{top.id}/feedback",
+        {"action": "accept", "send_as": "reply"},
+        format="json",
+        HTTP_X_REQUEST_ID=request_id,
+    )
+    assert response.status_code == 200, response.content
+    used = response["X-Request-ID"]
+    assert used != request_id and len(used) == 32
+    assert TaskRun.objects.get(name=SEND_REPLY).correlation_id == used
+
+
 def test_feedback_on_another_workspaces_suggestion_is_404(other_owner_client, suggested):
     _, (first, _second) = suggested
     top = Suggestion.objects.get(message=first, rank=1)

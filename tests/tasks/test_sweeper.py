@@ -115,6 +115,22 @@ def test_sweep_near_its_deadline_hands_the_rest_to_the_next_sweep(sns):
     assert sent_ids(sns) == sorted(str(r.id) for r in rows)
 
 
+def test_sweep_stops_while_one_slow_publish_could_still_outlast_the_invocation(sns):
+    """More time left than the deadline margin, but less than the margin plus one publish at its slowest
+    (SNS blackholed: every attempt to its timeouts): nothing is marked sent that could not go out."""
+    from apps.tasks.publisher import publish_budget_seconds
+
+    rows = [stored(age_seconds=120) for _ in range(2)]
+    left = settings.CUE_TASK_DEADLINE_MARGIN_SECONDS + publish_budget_seconds() - 1
+    assert left > settings.CUE_TASK_DEADLINE_MARGIN_SECONDS
+    with invocation(LambdaContext(timeout_ms=int(left * 1000))):
+        counts = task_sweep()
+    assert (counts["unsent"], counts["deferred"]) == (2, 2)
+    assert sns.drain() == []
+    assert task_sweep()["unsent"] == 2
+    assert sent_ids(sns) == sorted(str(r.id) for r in rows)
+
+
 def test_sweeper_is_scheduled_every_minute_in_every_stage():
     stages = json.loads((Path(settings.BASE_DIR) / "zappa_settings.json").read_text())
     assert {"function": "apps.tasks.jobs.sweep", "expression": "rate(1 minute)"} in stages["base"]["events"]
