@@ -161,15 +161,7 @@ SQUATTER_TOKEN, VICTIM_TOKEN, VICTIM_APP = "squatter-own-token", "victim-oauth-t
 
 @pytest.mark.parametrize("order", ["verified_then_installed", "installed_before_verification"])
 def test_a_squatter_never_receives_another_companys_intercom(
-    order,
-    sns,
-    lambda_handler,
-    make_workspace,
-    client_for,
-    connect,
-    serve_me,
-    intercom_api,
-    api_client,  # noqa: F811
+    order, request, sns, lambda_handler, make_workspace, client_for, api_client
 ):
     """Replays the attack end to end, through the Zappa handler: the squatter's workspace receives nothing.
 
@@ -177,6 +169,8 @@ def test_a_squatter_never_receives_another_companys_intercom(
     stored before the fix is disabled by the verification job, or taken over by the victim's OAuth
     install; then a webhook Intercom signs for the victim's app lands in the victim's workspace only.
     """
+    # The Intercom fixtures of tests/integrations (imported above), asked for by name.
+    connect, serve_me, intercom_api = map(request.getfixturevalue, ["connect", "serve_me", "intercom_api"])  # noqa: F811
     squatter, victim = make_workspace("Squatter"), make_workspace("Victim")
     serve_me("squattersown", token=SQUATTER_TOKEN)
     serve_me(VICTIM_APP, token=VICTIM_TOKEN, admin_id="31337")
