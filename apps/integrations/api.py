@@ -107,7 +107,13 @@ class IntercomConnectionApi(APIView):
     permission_classes = [IsManager]
 
     class IntercomConnectionPutInputSerializer(serializers.Serializer):
-        access_token = serializers.CharField(max_length=500, trim_whitespace=True, write_only=True)
+        access_token = serializers.RegexField(
+            services.TOKEN_PATTERN,
+            max_length=500,
+            trim_whitespace=True,
+            write_only=True,
+            error_messages={"invalid": "An Intercom access token is printable ASCII without spaces."},
+        )
         client_secret = serializers.CharField(max_length=200, trim_whitespace=True, write_only=True)
         app_id = serializers.RegexField(
             APP_ID_PATTERN,

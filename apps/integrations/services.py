@@ -122,15 +122,24 @@ ME_CONNECT_TIMEOUT_SECONDS = 2.0
 ME_READ_TIMEOUT_SECONDS = 5.0
 ME_MAX_RETRY_WAIT_SECONDS = 1.0
 _APP_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+# What can travel in an Authorization header: printable ASCII, no spaces (Intercom's tokens are base64).
+TOKEN_PATTERN = r"^[!-~]{1,500}$"  # noqa: S105 - a pattern, not a secret
 
 
 def token_owner_ask(*, access_token: str, region: str, api_version: str = "", retries: int = 1) -> TokenOwner:
     """Ask Intercom (GET /me on the region's host) which app and which admin an access token belongs to.
 
     Short timeouts and at most `retries` retry (5xx, timeouts, a refused connection; a 429 only if
-    Intercom asks for a wait under a second). Raises TokenRefused (401 or another 4xx),
-    IntercomUnavailable (unreachable, timeout, 429), IntercomBadAnswer (5xx; TokenWithoutApp: no app id).
+    Intercom asks for a wait under a second). Raises TokenRefused (401 or another 4xx; `intercom_status`
+    None: a token that cannot even be sent), IntercomUnavailable (unreachable, timeout, 429),
+    IntercomBadAnswer (5xx; TokenWithoutApp: no app id).
     """
+    if not re.fullmatch(TOKEN_PATTERN, access_token):
+        raise TokenRefused(
+            "An Intercom access token is printable ASCII without spaces: this one cannot be sent to Intercom.",
+            intercom_status=None,
+            fields={"access_token": ["Not an Intercom access token."]},
+        )
     client = IntercomClient(
         access_token=access_token,
         base_url=settings.INTERCOM_API_HOSTS[region],
@@ -395,12 +404,13 @@ def connection_verify(*, connection_id: int) -> str:
     try:
         owner = token_owner_ask(access_token=token, region=conn.region, api_version=conn.api_version, retries=0)
     except TokenRefused as exc:
-        if exc.intercom_status != 401:
+        if exc.intercom_status not in (401, None):
             logger.warning("intercom connection not verified: left for the next run", extra=log | {"error": str(exc)})
             return DEFERRED
+        refusal = "refused this connection's access token (401)" if exc.intercom_status else "cannot take this token"
         disable = (
             DisabledCode.TOKEN_REFUSED,
-            f"Intercom refused this connection's access token (401) when Cue checked on {_when(now)} that it belongs "
+            f"Intercom {refusal} when Cue checked on {_when(now)} that it belongs "
             f"to Intercom workspace {app_id}. Nothing from {app_id} reaches this workspace until an owner connects "
             "it again (OAuth, or a new token).",
         )

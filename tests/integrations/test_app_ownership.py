@@ -362,6 +362,16 @@ def test_verification_does_not_disable_a_connection_reconnected_meanwhile(owner,
     assert conn.is_active
 
 
+def test_a_stored_token_that_cannot_even_be_sent_is_disabled(owner, connect, intercom_api):
+    """A token stored before tokens were checked, with a character no HTTP header carries: it proves nothing."""
+    conn = connect(owner, app_id="oldapp")
+    IntercomConnection.objects.filter(pk=conn.pk).update(access_token="tok\u0100en")
+    assert verify() == {"verified": 0, "disabled": 1, "deferred": 0, "skipped": 0, "left": 0}
+    conn.refresh_from_db()
+    assert conn.disabled_code == "token_refused"
+    assert intercom_api.log == []
+
+
 def test_all_reverifies_connections_already_verified(owner_client, serve_me, intercom_api):
     serve_me("ownapp01")
     owner_client.put(URL, PUT, format="json")

@@ -94,6 +94,10 @@ class TestConnectionApi:
             ({"app_id": "x" * 65}, "app_id"),
             ({"region": "mars"}, "region"),
             ({"access_token": "t" * 501}, "access_token"),
+            # What cannot travel in an Authorization header is refused before Intercom is asked.
+            ({"access_token": "tok\u0100en"}, "access_token"),
+            ({"access_token": "tok\r\nX-Injected: 1"}, "access_token"),
+            ({"access_token": "two words"}, "access_token"),
         ],
     )
     def test_bad_input_is_400_and_stores_nothing(self, owner_client, change, field, intercom_api):
