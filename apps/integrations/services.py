@@ -126,6 +126,13 @@ _APP_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 TOKEN_PATTERN = r"^[!-~]{1,500}$"  # noqa: S105 - a pattern, not a secret
 
 
+def _request_path_timeouts() -> dict:
+    return {
+        "connect_timeout": min(settings.INTERCOM_HTTP_CONNECT_TIMEOUT_SECONDS, ME_CONNECT_TIMEOUT_SECONDS),
+        "read_timeout": min(settings.INTERCOM_HTTP_READ_TIMEOUT_SECONDS, ME_READ_TIMEOUT_SECONDS),
+    }
+
+
 def token_owner_ask(*, access_token: str, region: str, api_version: str = "", retries: int = 1) -> TokenOwner:
     """Ask Intercom (GET /me on the region's host) which app and which admin an access token belongs to.
 
@@ -144,10 +151,9 @@ def token_owner_ask(*, access_token: str, region: str, api_version: str = "", re
         access_token=access_token,
         base_url=settings.INTERCOM_API_HOSTS[region],
         api_version=api_version or settings.INTERCOM_API_VERSION,
-        connect_timeout=min(settings.INTERCOM_HTTP_CONNECT_TIMEOUT_SECONDS, ME_CONNECT_TIMEOUT_SECONDS),
-        read_timeout=min(settings.INTERCOM_HTTP_READ_TIMEOUT_SECONDS, ME_READ_TIMEOUT_SECONDS),
         max_retries=retries,
         max_retry_wait=ME_MAX_RETRY_WAIT_SECONDS,
+        **_request_path_timeouts(),
     )
     try:
         me = client.me()
@@ -351,7 +357,8 @@ def connection_complete_oauth(*, state: str, code: str) -> IntercomConnection:
         raise OAuthFailed("not_allowed")
     region = claims.get("r") if claims.get("r") in Region.values else Region.US
     try:
-        token = exchange_oauth_code(code=code)
+        # The browser waits on this and on GET /me: both on the request path's tight timeouts.
+        token = exchange_oauth_code(code=code, **_request_path_timeouts())
     except IntercomError as exc:
         logger.warning("intercom oauth code exchange failed", extra={"error": str(exc)})
         raise OAuthFailed("exchange_failed") from exc
@@ -451,11 +458,7 @@ def connections_verify(*, include_verified: bool = False, limit: int = 200) -> d
         pending = pending.filter(verified_at__isnull=True)
     ids = list(pending.order_by("id").values_list("id", flat=True)[:limit])
     counts = dict.fromkeys([VERIFIED, DISABLED, DEFERRED, SKIPPED, "left"], 0)
-    needed = (
-        min(settings.INTERCOM_HTTP_CONNECT_TIMEOUT_SECONDS, ME_CONNECT_TIMEOUT_SECONDS)
-        + min(settings.INTERCOM_HTTP_READ_TIMEOUT_SECONDS, ME_READ_TIMEOUT_SECONDS)
-        + settings.CUE_TASK_DEADLINE_MARGIN_SECONDS
-    )
+    needed = sum(_request_path_timeouts().values()) + settings.CUE_TASK_DEADLINE_MARGIN_SECONDS
     for index, connection_id in enumerate(ids):
         remaining = remaining_seconds()
         if remaining is not None and remaining < needed:
