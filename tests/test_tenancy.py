@@ -5,14 +5,20 @@ one fails `test_every_object_endpoint_has_a_tenancy_case`, so no endpoint can es
 """
 
 from collections.abc import Callable
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from apps.accounts.models import Membership
 from apps.conversations.models import Conversation, Message
+from apps.integrations.models import ConnectionMethod, IntercomConnection, WebhookDelivery
 from apps.suggestions.models import KnowledgeGap, Suggestion
 from apps.tasks.models import TaskRun, TaskStatus
+from tests.integrations.conftest import connect, intercom_api, intercom_settings, serve_me  # noqa: F401 - fixtures
+from tests.integrations.intercom_payloads import Conversation as Thread
+from tests.integrations.test_webhook_lambda import webhook_event
+from tests.support.events import apigw_v1, response_json, scheduled_event
 
 pytestmark = pytest.mark.django_db
 
@@ -145,3 +151,80 @@ def test_lists_never_show_another_workspace(name, owner_client, make_workspace):
     assert response.status_code == 200, response.content
     assert "results" in response.json()
     assert marker not in response.content.decode()
+
+
+# ------------------------------------------------------------------------------
+# Intercom app squatting (issue 14): an app id is public, so claiming one must take proof
+# ------------------------------------------------------------------------------
+SQUATTER_TOKEN, VICTIM_TOKEN, VICTIM_APP = "squatter-own-token", "victim-oauth-token", "victimco1"
+
+
+@pytest.mark.parametrize("order", ["verified_then_installed", "installed_before_verification"])
+def test_a_squatter_never_receives_another_companys_intercom(
+    order, request, sns, lambda_handler, make_workspace, client_for, api_client
+):
+    """Replays the attack end to end, through the Zappa handler: the squatter's workspace receives nothing.
+
+    The squatter pastes their own token with the victim's (public) app id: refused. A squatter row
+    stored before the fix is disabled by the verification job, or taken over by the victim's OAuth
+    install; then a webhook Intercom signs for the victim's app lands in the victim's workspace only.
+    """
+    # The Intercom fixtures of tests/integrations (imported above), asked for by name.
+    connect, serve_me, intercom_api = map(request.getfixturevalue, ["connect", "serve_me", "intercom_api"])  # noqa: F811
+    squatter, victim = make_workspace("Squatter"), make_workspace("Victim")
+    serve_me("squattersown", token=SQUATTER_TOKEN)
+    serve_me(VICTIM_APP, token=VICTIM_TOKEN, admin_id="31337")
+    intercom_api.expect_request("/admins").respond_with_json({"type": "admin.list", "admins": []})
+    intercom_api.expect_request("/auth/eagle/token", method="POST").respond_with_json({"access_token": VICTIM_TOKEN})
+
+    # 1. Today's attack: the squatter's own token, the victim's app id. Refused, nothing stored or sent.
+    claim = {"access_token": SQUATTER_TOKEN, "client_secret": "squatter-secret", "app_id": VICTIM_APP}
+    response = client_for(squatter).put("/api/integrations/intercom", claim, format="json")
+    assert response.status_code == 400, response.content
+    assert response.json()["error"]["code"] == "app_mismatch"
+    assert not IntercomConnection.objects.exists()
+    assert sns.drain() == []
+
+    # 2. A squatter row stored before the fix, with their own token and their own app's secret.
+    legacy = connect(squatter, app_id=VICTIM_APP, method=ConnectionMethod.TOKEN, client_secret="squatter-secret")
+    IntercomConnection.objects.filter(pk=legacy.pk).update(access_token=SQUATTER_TOKEN)
+    verify = scheduled_event(f"{lambda_handler.function_name}-apps.integrations.jobs.verify_connections")
+
+    def victim_installs():
+        start = client_for(victim).get("/api/integrations/intercom/oauth/start").json()["authorize_url"]
+        state = parse_qs(urlsplit(start).query)["state"][0]
+        done = api_client.get("/api/integrations/intercom/oauth/callback", {"code": "c", "state": state})
+        assert "intercom=connected" in done["Location"], done["Location"]
+
+    if order == "verified_then_installed":
+        assert lambda_handler(verify)["disabled"] == 1
+        legacy.refresh_from_db()
+        assert legacy.disabled_code == "app_mismatch"
+        victim_installs()
+    else:
+        victim_installs()
+        legacy.refresh_from_db()
+        assert legacy.disabled_code == "app_claimed"
+        assert lambda_handler(verify)["disabled"] == 0, "nothing left to disable"
+    sns.run_all()  # the victim's teammates sync
+
+    # Both sides can see why.
+    theirs = client_for(squatter).get("/api/integrations/intercom").json()
+    assert theirs["status"] == "disabled" and VICTIM_APP in theirs["disabled_reason"]
+    mine = client_for(victim).get("/api/integrations/intercom").json()
+    assert (mine["status"], mine["app_id"], mine["token_admin_id"]) == ("active", VICTIM_APP, "31337")
+
+    # 3. Intercom signs a conversation of the victim's app with Cue's app secret: the victim's, only.
+    thread = Thread(2, app_id=VICTIM_APP)
+    result = lambda_handler(webhook_event(apigw_v1, thread.user_created()))
+    assert response_json(result) == {"status": "accepted"}, result
+    sns.run_all()
+    # The squatter signs one with their own app's secret, naming the victim's app: refused.
+    forged = lambda_handler(webhook_event(apigw_v1, thread.user_replied(), secret="squatter-secret"))
+    assert forged["statusCode"] == 401
+    sns.run_all()
+
+    assert [d.workspace_id for d in WebhookDelivery.objects.all()] == [victim.workspace_id]
+    assert Conversation.objects.get().workspace_id == victim.workspace_id
+    assert not WebhookDelivery.objects.filter(workspace=squatter.workspace).exists()
+    assert not Conversation.objects.filter(workspace=squatter.workspace).exists()

@@ -1,3 +1,5 @@
+from collections import Counter
+
 from django.contrib import admin, messages
 
 from apps.integrations.models import (
@@ -10,12 +12,39 @@ from apps.integrations.models import (
 )
 
 
+class ConnectionStatusFilter(admin.SimpleListFilter):
+    title = "status"
+    parameter_name = "status"
+
+    def lookups(self, request, model_admin):
+        return [("active", "Active"), ("unverified", "Active, not verified yet"), ("disabled", "Disabled")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "active":
+            return queryset.filter(disabled_at__isnull=True)
+        if self.value() == "unverified":
+            return queryset.filter(disabled_at__isnull=True, verified_at__isnull=True)
+        if self.value() == "disabled":
+            return queryset.filter(disabled_at__isnull=False)
+        return queryset
+
+
 @admin.register(IntercomConnection)
 class IntercomConnectionAdmin(admin.ModelAdmin):
     """Secrets are neither shown nor editable here: connect through the API (or OAuth)."""
 
-    list_display = ("workspace", "app_id", "region", "method", "api_version", "connected_at", "admins_synced_at")
-    list_filter = ("region", "method")
+    list_display = (
+        "workspace",
+        "app_id",
+        "region",
+        "method",
+        "status",
+        "verified_at",
+        "disabled_code",
+        "connected_at",
+        "admins_synced_at",
+    )
+    list_filter = (ConnectionStatusFilter, "disabled_code", "region", "method")
     search_fields = ("app_id", "workspace__name")
     fields = (
         "workspace",
@@ -30,8 +59,15 @@ class IntercomConnectionAdmin(admin.ModelAdmin):
         "connected_at",
         "updated_at",
         "admins_synced_at",
+        "status",
+        "verified_at",
+        "took_over_at",
+        "disabled_at",
+        "disabled_code",
+        "disabled_reason",
     )
     readonly_fields = fields
+    actions = ["verify_with_intercom"]
 
     def has_add_permission(self, request):
         return False
@@ -43,6 +79,20 @@ class IntercomConnectionAdmin(admin.ModelAdmin):
     @admin.display(boolean=True)
     def has_client_secret(self, obj):
         return bool(obj.client_secret)
+
+    @admin.display(description="status")
+    def status(self, obj):
+        if not obj.is_active:
+            return "disabled"
+        return "active" if obj.verified_at else "active, not verified yet"
+
+    @admin.action(description="Ask Intercom whether each token still proves its app (disables those that do not)")
+    def verify_with_intercom(self, request, queryset):
+        from apps.integrations.services import connection_verify
+
+        outcomes = Counter(connection_verify(connection_id=pk) for pk in queryset.values_list("pk", flat=True))
+        summary = ", ".join(f"{count} {outcome}" for outcome, count in sorted(outcomes.items()))
+        self.message_user(request, f"Verified with Intercom: {summary or 'nothing selected'}.", messages.INFO)
 
 
 @admin.register(IntercomAdmin)

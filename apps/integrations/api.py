@@ -5,7 +5,7 @@ from urllib.parse import urlencode
 from django.conf import settings
 from django.http import HttpResponseRedirect
 from django.urls import reverse
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound
 from rest_framework.permissions import AllowAny
@@ -15,14 +15,20 @@ from rest_framework.views import APIView
 from apps.accounts.permissions import IsManager, membership_of, workspace_of
 from apps.integrations import selectors, services
 from apps.integrations.models import IntercomConnection, Region
-from project.api import Conflict
+from project.api import error_body
 
 APP_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 
 
 class ConnectionOutputSerializer(serializers.Serializer):
-    connected = serializers.BooleanField()
-    app_id = serializers.CharField(allow_null=True)
+    connected = serializers.BooleanField(
+        help_text="True while the connection is active (routes webhooks, sends replies)."
+    )
+    status = serializers.ChoiceField(
+        choices=["not_connected", "active", "disabled"],
+        help_text="'disabled': kept to say why (disabled_reason), routes and sends nothing; connect again.",
+    )
+    app_id = serializers.CharField(allow_null=True, help_text="The app Intercom says the token belongs to (GET /me).")
     region = serializers.CharField(allow_null=True)
     api_version = serializers.CharField(allow_null=True)
     method = serializers.CharField(allow_null=True)
@@ -33,9 +39,37 @@ class ConnectionOutputSerializer(serializers.Serializer):
     token_admin_id = serializers.CharField(allow_null=True)
     connected_at = serializers.DateTimeField(allow_null=True)
     admins_synced_at = serializers.DateTimeField(allow_null=True)
+    verified_at = serializers.DateTimeField(
+        allow_null=True, help_text="When Intercom last confirmed the token belongs to app_id; null: not yet."
+    )
+    took_over_at = serializers.DateTimeField(
+        allow_null=True, help_text="When this workspace took the app over from another Cue workspace by proving it."
+    )
+    disabled_at = serializers.DateTimeField(allow_null=True)
+    disabled_code = serializers.CharField(
+        allow_null=True, help_text="token_refused, app_mismatch or app_claimed (taken over by another workspace)."
+    )
+    disabled_reason = serializers.CharField(allow_null=True)
     webhook_url = serializers.CharField()
     canvas_initialize_url = serializers.CharField()
     canvas_submit_url = serializers.CharField()
+
+
+_CONNECTION_FIELDS = [
+    "app_id",
+    "region",
+    "api_version",
+    "method",
+    "signature_secret",
+    "token_admin_id",
+    "connected_at",
+    "admins_synced_at",
+    "verified_at",
+    "took_over_at",
+    "disabled_at",
+    "disabled_code",
+    "disabled_reason",
+]
 
 
 def _connection_body(request, conn: IntercomConnection | None) -> dict:
@@ -46,12 +80,11 @@ def _connection_body(request, conn: IntercomConnection | None) -> dict:
         "canvas_submit_url": request.build_absolute_uri(reverse("intercom-canvas-submit")),
     }
     if conn is None:
-        empty = dict.fromkeys(
-            ["app_id", "region", "api_version", "method", "signature_secret", "token_admin_id", "connected_at"]
-        )
-        return {"connected": False, "has_access_token": False, "admins_synced_at": None, **empty, **urls}
+        empty = dict.fromkeys(_CONNECTION_FIELDS)
+        return {"connected": False, "status": "not_connected", "has_access_token": False, **empty, **urls}
     return {
-        "connected": True,
+        "connected": conn.is_active,
+        "status": "active" if conn.is_active else "disabled",
         "app_id": conn.app_id,
         "region": conn.region,
         "api_version": conn.api_version,
@@ -61,6 +94,11 @@ def _connection_body(request, conn: IntercomConnection | None) -> dict:
         "token_admin_id": conn.token_admin_id or None,
         "connected_at": conn.connected_at,
         "admins_synced_at": conn.admins_synced_at,
+        "verified_at": conn.verified_at,
+        "took_over_at": conn.took_over_at,
+        "disabled_at": conn.disabled_at,
+        "disabled_code": conn.disabled_code or None,
+        "disabled_reason": conn.disabled_reason or None,
         **urls,
     }
 
@@ -69,24 +107,47 @@ class IntercomConnectionApi(APIView):
     permission_classes = [IsManager]
 
     class IntercomConnectionPutInputSerializer(serializers.Serializer):
-        access_token = serializers.CharField(max_length=500, trim_whitespace=True, write_only=True)
+        access_token = serializers.RegexField(
+            services.TOKEN_PATTERN,
+            max_length=500,
+            trim_whitespace=True,
+            write_only=True,
+            error_messages={"invalid": "An Intercom access token is printable ASCII without spaces."},
+        )
         client_secret = serializers.CharField(max_length=200, trim_whitespace=True, write_only=True)
-        app_id = serializers.RegexField(APP_ID_PATTERN, max_length=64)
+        app_id = serializers.RegexField(
+            APP_ID_PATTERN,
+            max_length=64,
+            required=False,
+            help_text="Optional: the app you expect. Intercom says which app the token belongs to; a different one is "
+            "refused (400 app_mismatch).",
+        )
         region = serializers.ChoiceField(choices=Region.choices, default=Region.US)
 
     @extend_schema(responses=ConnectionOutputSerializer)
     def get(self, request):
-        conn = selectors.connection_for_workspace(workspace=workspace_of(request))
+        conn = selectors.connection_for_workspace(workspace=workspace_of(request), include_disabled=True)
         return Response(ConnectionOutputSerializer(_connection_body(request, conn)).data)
 
-    @extend_schema(request=IntercomConnectionPutInputSerializer, responses=ConnectionOutputSerializer)
+    @extend_schema(
+        request=IntercomConnectionPutInputSerializer,
+        responses={
+            200: ConnectionOutputSerializer,
+            201: ConnectionOutputSerializer,
+            400: OpenApiResponse(description="invalid, token_invalid (Intercom refused the token), app_mismatch"),
+            409: OpenApiResponse(description="app_taken: another workspace connected the same app at that moment"),
+            502: OpenApiResponse(description="intercom_error: Intercom failed while asked whose token it is"),
+            503: OpenApiResponse(description="intercom_unavailable: Intercom could not be reached; nothing stored"),
+        },
+    )
     def put(self, request):
+        """Connect by token: Intercom (GET /me) says which app it belongs to; taking it over from another workspace."""
         data = self.IntercomConnectionPutInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         try:
             conn, created = services.connection_set_token(actor=membership_of(request), **data.validated_data)
-        except services.AppTaken as exc:
-            raise Conflict("This Intercom workspace is already connected to another Cue workspace.") from exc
+        except services.ConnectRefused as exc:
+            return Response(error_body(exc.code, exc.message, exc.fields), status=exc.status)
         body = ConnectionOutputSerializer(_connection_body(request, conn)).data
         return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 

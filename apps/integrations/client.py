@@ -268,8 +268,8 @@ class IntercomClient:
         return wait
 
 
-def exchange_oauth_code(*, code: str) -> str:
-    """Trade an OAuth authorization code for an access token at Intercom's token endpoint."""
+def exchange_oauth_code(*, code: str, connect_timeout: float | None = None, read_timeout: float | None = None) -> str:
+    """Trade an OAuth authorization code for an access token at the token endpoint (once: a code is single-use)."""
     try:
         response = _http().request(
             "POST",
@@ -281,7 +281,7 @@ def exchange_oauth_code(*, code: str) -> str:
             },
             encode_multipart=False,  # application/x-www-form-urlencoded, as OAuth's token endpoint takes it
             headers={"Accept": "application/json", "User-Agent": USER_AGENT},
-            timeout=_timeout(),
+            timeout=_timeout(connect=connect_timeout, read=read_timeout),
         )
     except HTTPError as exc:
         raise IntercomConnectionError(f"Intercom's token endpoint could not be reached: {exc}") from exc

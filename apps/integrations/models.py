@@ -16,16 +16,30 @@ class ConnectionMethod(models.TextChoices):
     TOKEN = "token", "Access token of the workspace's own app"
 
 
+class DisabledCode(models.TextChoices):
+    """Why a connection stopped routing: the machine-readable half of `disabled_reason`."""
+
+    TOKEN_REFUSED = "token_refused", "Intercom refuses the access token"
+    APP_MISMATCH = "app_mismatch", "The access token belongs to another Intercom workspace"
+    APP_CLAIMED = "app_claimed", "Another Cue workspace proved it owns the Intercom workspace"
+
+
 class IntercomConnection(models.Model):
     """One workspace's link to one Intercom workspace (Intercom calls its id `app_id`).
 
-    `app_id` is the tenant key of every webhook and Canvas Kit request, so it is unique across
-    Cue. Webhooks of an OAuth connection are signed with Cue's app secret (INTERCOM_CLIENT_SECRET);
+    `app_id` is the tenant key of every webhook and Canvas Kit request. It is never taken from the
+    caller: it is what Intercom's `GET /me` says the access token belongs to, asked on every
+    install and once more for connections stored before that rule (`verified_at`). Exactly one
+    *active* connection per app id (a partial unique constraint): a workspace that proves it owns
+    an app already connected elsewhere takes it over, and the other connection is kept, disabled,
+    with a reason its owner can read. A disabled connection routes nothing and calls nothing.
+
+    Webhooks of an OAuth connection are signed with Cue's app secret (INTERCOM_CLIENT_SECRET);
     a token connection keeps the secret of the workspace's own Intercom app in `client_secret`.
     """
 
     workspace = models.OneToOneField("accounts.Workspace", on_delete=models.CASCADE, related_name="intercom_connection")
-    app_id = models.CharField(max_length=64, unique=True)
+    app_id = models.CharField(max_length=64)
     region = models.CharField(max_length=2, choices=Region.choices, default=Region.US)
     api_version = models.CharField(max_length=16)
     method = models.CharField(max_length=8, choices=ConnectionMethod.choices)
@@ -39,9 +53,30 @@ class IntercomConnection(models.Model):
     connected_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     admins_synced_at = models.DateTimeField(null=True, blank=True)
+    # When Intercom last confirmed (GET /me) that the token belongs to `app_id`; null: never (stored before the rule).
+    verified_at = models.DateTimeField(null=True, blank=True)
+    # When this connection took the app over from another Cue workspace (by proving it owns it).
+    took_over_at = models.DateTimeField(null=True, blank=True)
+    disabled_at = models.DateTimeField(null=True, blank=True)
+    disabled_code = models.CharField(max_length=16, choices=DisabledCode.choices, blank=True)
+    disabled_reason = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["app_id"],
+                condition=models.Q(disabled_at__isnull=True),
+                name="integrations_conn_active_app_uniq",
+            )
+        ]
 
     def __str__(self) -> str:
-        return f"Intercom {self.app_id} ({self.region}) for workspace {self.workspace_id}"
+        state = "" if self.is_active else ", disabled"
+        return f"Intercom {self.app_id} ({self.region}{state}) for workspace {self.workspace_id}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.disabled_at is None
 
 
 class IntercomAdmin(models.Model):

@@ -6,16 +6,25 @@ from apps.accounts.models import Membership, Workspace
 from apps.integrations.models import IntercomAdmin, IntercomConnection, OutboundReply
 
 
-def connection_for_workspace(*, workspace: Workspace | int) -> IntercomConnection | None:
+def connection_for_workspace(
+    *, workspace: Workspace | int, include_disabled: bool = False
+) -> IntercomConnection | None:
+    """The workspace's active connection; a disabled one too with `include_disabled` (to show or explain it)."""
     workspace_id = workspace if isinstance(workspace, int) else workspace.id
-    return IntercomConnection.objects.filter(workspace_id=workspace_id).first()
+    found = IntercomConnection.objects.filter(workspace_id=workspace_id)
+    if not include_disabled:
+        found = found.filter(disabled_at__isnull=True)
+    return found.first()
 
 
 def connections_for_app_ids(*, app_ids: list[str]) -> dict[str, IntercomConnection]:
-    """One query: the connections of these Intercom workspaces, by app id."""
+    """One query: the active connections of these Intercom workspaces, by app id (at most one each).
+
+    Only active ones: a disabled connection (taken over, or its token no longer proves the app) routes nothing.
+    """
     if not app_ids:
         return {}
-    return {c.app_id: c for c in IntercomConnection.objects.filter(app_id__in=app_ids)}
+    return {c.app_id: c for c in IntercomConnection.objects.filter(app_id__in=app_ids, disabled_at__isnull=True)}
 
 
 def admin_ids_of_member(*, membership: Membership) -> list[str]:

@@ -1,6 +1,7 @@
 """Writes for Intercom: connect and disconnect, receive webhooks, mirror them, send replies, sync teammates."""
 
 import logging
+import re
 import secrets
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -23,11 +24,13 @@ from apps.integrations.client import (
     IntercomClientError,
     IntercomError,
     IntercomNotFound,
+    IntercomServerError,
     exchange_oauth_code,
 )
 from apps.integrations.models import (
     ConnectionMethod,
     DeliveryStatus,
+    DisabledCode,
     IntercomAdmin,
     IntercomConnection,
     OutboundReply,
@@ -36,6 +39,7 @@ from apps.integrations.models import (
     ReplyStatus,
     WebhookDelivery,
 )
+from apps.tasks.invocation import remaining_seconds
 from apps.tasks.models import TaskRun
 from apps.tasks.selectors import task_run_get
 from project.api import error_body
@@ -48,13 +52,155 @@ OAUTH_STATE_MAX_AGE_SECONDS = 600
 MAX_REPLY_CHARS = 20_000
 
 
-class AppTaken(Exception):
-    """The Intercom workspace is already connected to another Cue workspace."""
+# ------------------------------------------------------------------------------
+# Connecting: the app a connection speaks for is the one Intercom says its token belongs to
+# ------------------------------------------------------------------------------
+class ConnectRefused(Exception):
+    """An install that cannot be completed, and nothing was stored: `status`, `code`, `fields` are the API's answer."""
+
+    status = 400
+    code = "invalid"
+
+    def __init__(self, message: str, *, fields: dict | None = None):
+        super().__init__(message)
+        self.message = message
+        self.fields = fields or {}
 
 
-# ------------------------------------------------------------------------------
-# Connecting
-# ------------------------------------------------------------------------------
+class TokenRefused(ConnectRefused):
+    """Intercom refuses the access token on GET /me (401, or another 4xx: `intercom_status`)."""
+
+    code = "token_invalid"
+
+    def __init__(self, message: str, *, intercom_status: int | None, **kwargs):
+        super().__init__(message, **kwargs)
+        self.intercom_status = intercom_status
+
+
+class AppMismatch(ConnectRefused):
+    """The caller named an app id, and the token belongs to another app."""
+
+    code = "app_mismatch"
+
+
+class IntercomUnavailable(ConnectRefused):
+    """Intercom could not be reached, did not answer in time, or asked to slow down (429): try again shortly."""
+
+    status = 503
+    code = "intercom_unavailable"
+
+
+class IntercomBadAnswer(ConnectRefused):
+    """Intercom failed (5xx, a body that is not JSON) while asked whose token it is."""
+
+    status = 502
+    code = "intercom_error"
+
+
+class TokenWithoutApp(IntercomBadAnswer):
+    """Intercom's /me answer names no app (`app.id_code`): the token proves nothing."""
+
+
+class AppTaken(ConnectRefused):
+    """Another Cue workspace connected the same app at the same moment (one active connection per app)."""
+
+    status = 409
+    code = "app_taken"
+
+
+@dataclass(frozen=True)
+class TokenOwner:
+    """What Intercom's GET /me says of an access token: the app (Intercom workspace) and the admin it belongs to."""
+
+    app_id: str
+    admin_id: str
+
+
+# GET /me waited on by a request (a PUT, the OAuth callback) or by the verification job inside one Lambda
+# invocation: tighter than the task client's timeouts (the settings' values, when smaller, still win).
+ME_CONNECT_TIMEOUT_SECONDS = 2.0
+ME_READ_TIMEOUT_SECONDS = 5.0
+ME_MAX_RETRY_WAIT_SECONDS = 1.0
+_APP_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+# What can travel in an Authorization header: printable ASCII, no spaces (Intercom's tokens are base64).
+TOKEN_PATTERN = r"^[!-~]{1,500}$"  # noqa: S105 - a pattern, not a secret
+
+
+def _request_path_timeouts() -> dict:
+    return {
+        "connect_timeout": min(settings.INTERCOM_HTTP_CONNECT_TIMEOUT_SECONDS, ME_CONNECT_TIMEOUT_SECONDS),
+        "read_timeout": min(settings.INTERCOM_HTTP_READ_TIMEOUT_SECONDS, ME_READ_TIMEOUT_SECONDS),
+    }
+
+
+def token_owner_ask(*, access_token: str, region: str, api_version: str = "", retries: int = 1) -> TokenOwner:
+    """Ask Intercom (GET /me on the region's host) which app and which admin an access token belongs to.
+
+    Short timeouts and at most `retries` retry (5xx, timeouts, a refused connection; a 429 only if
+    Intercom asks for a wait under a second). Raises TokenRefused (401 or another 4xx; `intercom_status`
+    None: a token that cannot even be sent), IntercomUnavailable (unreachable, timeout, 429),
+    IntercomBadAnswer (5xx; TokenWithoutApp: no app id).
+    """
+    if not re.fullmatch(TOKEN_PATTERN, access_token):
+        raise TokenRefused(
+            "An Intercom access token is printable ASCII without spaces: this one cannot be sent to Intercom.",
+            intercom_status=None,
+            fields={"access_token": ["Not an Intercom access token."]},
+        )
+    client = IntercomClient(
+        access_token=access_token,
+        base_url=settings.INTERCOM_API_HOSTS[region],
+        api_version=api_version or settings.INTERCOM_API_VERSION,
+        max_retries=retries,
+        max_retry_wait=ME_MAX_RETRY_WAIT_SECONDS,
+        **_request_path_timeouts(),
+    )
+    try:
+        me = client.me()
+    except IntercomAuthError as exc:
+        raise TokenRefused(
+            f"Intercom refused this access token (401) on its {region.upper()} host: check the token, and that the "
+            "Intercom workspace is hosted in that region. Nothing was stored.",
+            intercom_status=401,
+            fields={"access_token": ["Intercom refused this access token."]},
+        ) from exc
+    except (IntercomNotFound, IntercomClientError) as exc:
+        raise TokenRefused(
+            f"Intercom would not say whose access token this is ({exc.status}): {exc} Nothing was stored.",
+            intercom_status=exc.status,
+            fields={"access_token": ["Intercom refused this access token."]},
+        ) from exc
+    except IntercomServerError as exc:
+        raise IntercomBadAnswer(
+            f"Intercom failed while Cue asked whose access token this is ({exc.status or 'no JSON'}). "
+            "Nothing was stored; try again in a moment."
+        ) from exc
+    except IntercomError as exc:  # rate limited, timed out, unreachable
+        raise IntercomUnavailable(
+            "Intercom could not be reached (or asked Cue to slow down) while Cue asked whose access token this is. "
+            "Nothing was stored; try again in a moment."
+        ) from exc
+    app = me.get("app") if isinstance(me.get("app"), dict) else {}
+    app_id = str(app.get("id_code") or "")
+    if not _APP_ID.fullmatch(app_id):
+        raise TokenWithoutApp("Intercom's answer to GET /me names no app (app.id_code): the token proves no app.")
+    return TokenOwner(app_id=app_id, admin_id=str(me.get("id") or "")[:64])
+
+
+def _connection_disable(conn: IntercomConnection, *, code: str, reason: str, now) -> None:
+    """Stop a connection routing anything (webhooks, Canvas Kit, replies); kept, with the reason its owner reads."""
+    conn.disabled_at, conn.disabled_code, conn.disabled_reason = now, code, reason[:500]
+    conn.save(update_fields=["disabled_at", "disabled_code", "disabled_reason", "updated_at"])
+    logger.warning(
+        "intercom connection disabled",
+        extra={"workspace_id": conn.workspace_id, "app_id": conn.app_id, "code": code, "connection_id": conn.id},
+    )
+
+
+def _when(now) -> str:
+    return f"{now:%Y-%m-%d %H:%M} UTC"
+
+
 @transaction.atomic
 def _connection_save(
     *,
@@ -65,14 +211,38 @@ def _connection_save(
     method: str,
     access_token: str,
     client_secret: str,
-    token_admin_id: str = "",
+    token_admin_id: str,
 ) -> tuple[IntercomConnection, bool]:
-    if IntercomConnection.objects.filter(app_id=app_id).exclude(workspace=workspace).exists():
-        raise AppTaken(app_id)
+    """Store a connection whose token Intercom has just confirmed belongs to `app_id` (the caller asked /me).
+
+    Proof wins over possession: another workspace's active connection of the same app is disabled
+    (taken over), with a reason that says so. Locks the other holder's row, then this workspace's.
+    """
+    now = timezone.now()
+    holders = list(
+        IntercomConnection.objects.select_for_update()
+        .filter(app_id=app_id, disabled_at__isnull=True)
+        .exclude(workspace=workspace)
+    )
+    for holder in holders:
+        _connection_disable(
+            holder,
+            code=DisabledCode.APP_CLAIMED,
+            reason=(
+                f"Intercom workspace {app_id} was claimed on {_when(now)} by another Cue workspace that proved it owns "
+                f"it (Intercom confirmed its access token belongs to {app_id}). Nothing from {app_id} reaches this "
+                "workspace since. If it is yours, connect it again (OAuth, or a token of that Intercom workspace)."
+            ),
+            now=now,
+        )
     conn = IntercomConnection.objects.select_for_update().filter(workspace=workspace).first()
     created = conn is None
     if created:
         conn = IntercomConnection(workspace=workspace)
+    if holders:
+        conn.took_over_at = now
+    elif conn.app_id != app_id:
+        conn.took_over_at = None
     conn.app_id = app_id
     conn.region = region
     conn.method = method
@@ -82,36 +252,60 @@ def _connection_save(
     # Each (re)connection pins the API version Cue is written against today.
     conn.api_version = settings.INTERCOM_API_VERSION
     conn.connected_by = actor
+    conn.verified_at = now
+    conn.disabled_at, conn.disabled_code, conn.disabled_reason = None, "", ""
     try:
         with transaction.atomic():
             conn.save()
-    except IntegrityError as exc:  # another workspace took the app id between the check and the save
-        raise AppTaken(app_id) from exc
+    except IntegrityError as exc:  # another workspace proved the same app between the lock and the save
+        raise AppTaken(
+            f"Another Cue workspace connected Intercom workspace {app_id} at this very moment; try again."
+        ) from exc
     from apps.integrations.tasks import sync_admins
 
     sync_admins.dispatch(args=[workspace.id], workspace_id=workspace.id)
     logger.info(
         "intercom connected",
-        extra={"workspace_id": workspace.id, "app_id": app_id, "region": region, "method": method},
+        extra={
+            "workspace_id": workspace.id,
+            "app_id": app_id,
+            "region": region,
+            "method": method,
+            "took_over_from": [h.workspace_id for h in holders],
+        },
     )
     return conn, created
 
 
 def connection_set_token(
-    *, actor: Membership, access_token: str, client_secret: str, app_id: str, region: str
+    *, actor: Membership, access_token: str, client_secret: str, region: str, app_id: str | None = None
 ) -> tuple[IntercomConnection, bool]:
     """Connect with a pasted access token of the workspace's own Intercom app (and that app's client secret).
 
-    AppTaken when another Cue workspace holds that Intercom workspace.
+    The app is the one Intercom says the token belongs to (GET /me); `app_id`, when given, is only
+    a hint that must match. Raises a ConnectRefused (nothing stored, no task sent) when Intercom
+    refuses the token, names another app, or cannot be asked.
     """
+    owner = token_owner_ask(access_token=access_token, region=region)
+    if app_id and app_id != owner.app_id:
+        logger.warning(
+            "intercom token of another app",
+            extra={"workspace_id": actor.workspace_id, "claimed_app_id": app_id, "token_app_id": owner.app_id},
+        )
+        message = (
+            f"This access token belongs to Intercom workspace {owner.app_id}, not {app_id}. Nothing was stored: "
+            f"leave app_id out to connect {owner.app_id}, or paste a token of {app_id}."
+        )
+        raise AppMismatch(message, fields={"app_id": [message]})
     return _connection_save(
         workspace=actor.workspace,
         actor=actor,
-        app_id=app_id,
+        app_id=owner.app_id,
         region=region,
         method=ConnectionMethod.TOKEN,
         access_token=access_token,
         client_secret=client_secret,
+        token_admin_id=owner.admin_id,
     )
 
 
@@ -163,47 +357,124 @@ def connection_complete_oauth(*, state: str, code: str) -> IntercomConnection:
         raise OAuthFailed("not_allowed")
     region = claims.get("r") if claims.get("r") in Region.values else Region.US
     try:
-        token = exchange_oauth_code(code=code)
+        # The browser waits on this and on GET /me: both on the request path's tight timeouts.
+        token = exchange_oauth_code(code=code, **_request_path_timeouts())
     except IntercomError as exc:
         logger.warning("intercom oauth code exchange failed", extra={"error": str(exc)})
         raise OAuthFailed("exchange_failed") from exc
-    client = IntercomClient(
-        access_token=token,
-        base_url=settings.INTERCOM_API_HOSTS[region],
-        api_version=settings.INTERCOM_API_VERSION,
-        max_retries=1,
-    )
     try:
-        me = client.me()
-    except IntercomAuthError as exc:
+        owner = token_owner_ask(access_token=token, region=region)
+    except TokenRefused as exc:
         raise OAuthFailed("wrong_region") from exc
-    except IntercomError as exc:
+    except TokenWithoutApp as exc:
+        raise OAuthFailed("no_app_id") from exc
+    except ConnectRefused as exc:
         raise OAuthFailed("intercom_unavailable") from exc
-    app = me.get("app") if isinstance(me.get("app"), dict) else {}
-    app_id = str(app.get("id_code") or "")
-    if not app_id:
-        raise OAuthFailed("no_app_id")
     try:
         conn, _ = _connection_save(
             workspace=membership.workspace,
             actor=membership,
-            app_id=app_id,
+            app_id=owner.app_id,
             region=region,
             method=ConnectionMethod.OAUTH,
             access_token=token,
             client_secret="",
-            token_admin_id=str(me.get("id") or ""),
+            token_admin_id=owner.admin_id,
         )
     except AppTaken as exc:
         raise OAuthFailed("app_taken") from exc
     return conn
 
 
+# ------------------------------------------------------------------------------
+# Re-verifying: connections stored before ownership was proven are asked about once
+# ------------------------------------------------------------------------------
+VERIFIED, DISABLED, DEFERRED, SKIPPED = "verified", "disabled", "deferred", "skipped"
+
+
+def connection_verify(*, connection_id: int) -> str:
+    """Ask Intercom whether an active connection's token still proves its app; disable it when it does not.
+
+    Returns `verified` (GET /me names the app), `disabled` (401, or /me names another app),
+    `deferred` (Intercom unreachable, 5xx, 429 or another 4xx: left active, for the next run) or
+    `skipped` (gone, already disabled, or reconnected while Intercom was being asked).
+    No retry here: a deferral is the retry. No row is locked while Intercom is asked.
+    """
+    conn = IntercomConnection.objects.filter(pk=connection_id, disabled_at__isnull=True).first()
+    if conn is None:
+        return SKIPPED
+    token, app_id = conn.access_token, conn.app_id
+    log = {"workspace_id": conn.workspace_id, "app_id": app_id, "connection_id": conn.id}
+    disable: tuple[str, str] | None = None
+    owner = None
+    now = timezone.now()
+    try:
+        owner = token_owner_ask(access_token=token, region=conn.region, api_version=conn.api_version, retries=0)
+    except TokenRefused as exc:
+        if exc.intercom_status not in (401, None):
+            logger.warning("intercom connection not verified: left for the next run", extra=log | {"error": str(exc)})
+            return DEFERRED
+        refusal = "refused this connection's access token (401)" if exc.intercom_status else "cannot take this token"
+        disable = (
+            DisabledCode.TOKEN_REFUSED,
+            f"Intercom {refusal} when Cue checked on {_when(now)} that it belongs "
+            f"to Intercom workspace {app_id}. Nothing from {app_id} reaches this workspace until an owner connects "
+            "it again (OAuth, or a new token).",
+        )
+    except ConnectRefused as exc:
+        logger.warning("intercom connection not verified: left for the next run", extra=log | {"error": str(exc)})
+        return DEFERRED
+    else:
+        if owner.app_id != app_id:
+            disable = (
+                DisabledCode.APP_MISMATCH,
+                f"Cue checked on {_when(now)} whether this connection's access token belongs to Intercom workspace "
+                f"{app_id}: Intercom says it belongs to {owner.app_id}. It does not prove this workspace owns "
+                f"{app_id}, so nothing from {app_id} reaches it. An owner of {app_id} can connect it again (OAuth, "
+                "or a token of that Intercom workspace).",
+            )
+    with transaction.atomic():
+        current = IntercomConnection.objects.select_for_update().filter(pk=connection_id).first()
+        if current is None or not current.is_active or current.app_id != app_id or current.access_token != token:
+            return SKIPPED  # reconnected (and proven by that install) or disabled meanwhile
+        if disable is not None:
+            _connection_disable(current, code=disable[0], reason=disable[1], now=now)
+            return DISABLED
+        current.verified_at = now
+        current.token_admin_id = owner.admin_id or current.token_admin_id
+        current.save(update_fields=["verified_at", "token_admin_id", "updated_at"])
+    logger.info("intercom connection verified", extra=log)
+    return VERIFIED
+
+
+def connections_verify(*, include_verified: bool = False, limit: int = 200) -> dict:
+    """Verify the active connections Intercom never confirmed (all active ones with `include_verified`).
+
+    Stops before the Lambda invocation's deadline (one /me call's timeouts and the task margin);
+    what is left, and what was deferred, is picked up by the next run.
+    """
+    pending = IntercomConnection.objects.filter(disabled_at__isnull=True)
+    if not include_verified:
+        pending = pending.filter(verified_at__isnull=True)
+    ids = list(pending.order_by("id").values_list("id", flat=True)[:limit])
+    counts = dict.fromkeys([VERIFIED, DISABLED, DEFERRED, SKIPPED, "left"], 0)
+    needed = sum(_request_path_timeouts().values()) + settings.CUE_TASK_DEADLINE_MARGIN_SECONDS
+    for index, connection_id in enumerate(ids):
+        remaining = remaining_seconds()
+        if remaining is not None and remaining < needed:
+            counts["left"] = len(ids) - index
+            break
+        counts[connection_verify(connection_id=connection_id)] += 1
+    if ids:
+        logger.info("intercom connections verified", extra=counts)
+    return counts
+
+
 def admins_sync(*, workspace_id: int) -> dict:
     """Fetch the Intercom workspace's teammates and map them to Cue members by email."""
     conn = selectors.connection_for_workspace(workspace=workspace_id)
     if conn is None:
-        return {"synced": 0, "skipped": "not connected"}
+        return {"synced": 0, "skipped": "not connected (or the connection is disabled)"}
     client = IntercomClient.for_connection(conn)
     try:
         me = client.me()
@@ -381,7 +652,13 @@ def delivery_process(*, delivery_id: int) -> dict:
     delivery = WebhookDelivery.objects.select_for_update().get(pk=delivery_id)
     if delivery.status != DeliveryStatus.RECEIVED:
         return delivery.result or {}
-    conn = selectors.connection_for_workspace(workspace=delivery.workspace_id)
+    conn = selectors.connection_for_workspace(workspace=delivery.workspace_id, include_disabled=True)
+    if conn is not None and not conn.is_active:
+        # Stored while the connection still routed (a squatter's, before it was disabled): not mirrored.
+        delivery.status, delivery.result = DeliveryStatus.SKIPPED, {"skipped": "connection_disabled"}
+        delivery.processed_at = timezone.now()
+        delivery.save(update_fields=["status", "result", "processed_at"])
+        return delivery.result
     try:
         notification = payloads.notification_parse(delivery.body.encode())
         data = payloads.conversation_from_item(
@@ -434,9 +711,11 @@ def reply_request(
         raise ValidationError({"body": ["A reply needs a body."]})
     if len(body) > MAX_REPLY_CHARS:
         raise ValidationError({"body": [f"At most {MAX_REPLY_CHARS} characters."]})
-    conn = selectors.connection_for_workspace(workspace=workspace)
+    conn = selectors.connection_for_workspace(workspace=workspace, include_disabled=True)
     if conn is None:
         raise ValidationError({"intercom": ["Intercom is not connected."]})
+    if not conn.is_active:
+        raise ValidationError({"intercom": [f"The Intercom connection is disabled: {conn.disabled_reason}"]})
     admin_id = admin_id or _admin_of(requested_by) or conn.token_admin_id
     if not admin_id:
         raise ValidationError({"admin_id": ["No Intercom teammate to send as: sync teammates or reconnect."]})
@@ -511,9 +790,11 @@ def reply_send(*, reply_id: int) -> dict:
     reply = OutboundReply.objects.select_for_update().select_related("conversation").get(pk=reply_id)
     if reply.status != ReplyStatus.PENDING:
         return _reply_result(reply)
-    conn = selectors.connection_for_workspace(workspace=reply.workspace_id)
+    conn = selectors.connection_for_workspace(workspace=reply.workspace_id, include_disabled=True)
     if conn is None:
         return _reply_fail(reply, "Intercom was disconnected before the reply was sent.")
+    if not conn.is_active:
+        return _reply_fail(reply, f"The Intercom connection was disabled before sending: {conn.disabled_reason}")
     client = IntercomClient.for_connection(conn)
     conversation_id = reply.conversation.intercom_id
     not_before = reply.created_at.timestamp() - 5

@@ -70,3 +70,32 @@ def intercom_api(httpserver, settings):
     # The server answers one request at a time: this one returns only after any slow handler a
     # timed-out client left behind, so its log entry cannot leak into the next test's log.
     requests.get(httpserver.url_for("/__drain__"), timeout=5)
+
+
+def me_body(app_id: str, *, admin_id: str = "991") -> dict:
+    """Intercom's GET /me: the admin a token belongs to, and the app (Intercom workspace) in `app.id_code`."""
+    return {
+        "type": "admin",
+        "id": admin_id,
+        "name": "Olive Owner",
+        "email": "olive@example.com",
+        "app": {"type": "app", "id_code": app_id, "name": f"Company {app_id}", "region": "US"},
+    }
+
+
+@pytest.fixture
+def serve_me(intercom_api):
+    """Intercom's GET /me on a region's host: whose token it is (matched on the token when given), or a refusal."""
+
+    def serve(app_id: str = "", *, region: str = "us", token: str | None = None, status: int = 200, **me):
+        prefix = "" if region == "us" else f"/{region}"
+        headers = {"Authorization": f"Bearer {token}"} if token else None
+        if status == 200:
+            body = me_body(app_id, **me)
+        else:
+            body = {"type": "error.list", "errors": [{"code": "token_unauthorized", "message": "Not authorized"}]}
+        handler = intercom_api.expect_request(f"{prefix}/me", method="GET", headers=headers)
+        handler.respond_with_json(body, status=status)
+        return intercom_api
+
+    return serve

@@ -61,3 +61,20 @@ def test_process_again_action_dispatches_the_delivery(staff_client, owner, conne
     from apps.tasks.models import TaskRun
 
     assert TaskRun.objects.get().args == [delivery.pk]
+
+
+def test_connections_show_their_status_and_the_verify_action_asks_intercom(staff_client, owner, connect, serve_me):
+    """Operators filter connections by status, read why one is disabled, and can have Intercom asked again."""
+    conn = connect(owner, app_id="squatted")
+    serve_me("anotherapp")  # the stored token belongs to another app
+    response = staff_client.post(
+        "/admin/integrations/intercomconnection/", {"action": "verify_with_intercom", "_selected_action": [conn.pk]}
+    )
+    assert response.status_code == 302
+    conn.refresh_from_db()
+    assert conn.disabled_code == "app_mismatch"
+    page = staff_client.get(f"/admin/integrations/intercomconnection/{conn.pk}/change/").content.decode()
+    assert "anotherapp" in page, "the reason is shown"
+    listing = staff_client.get("/admin/integrations/intercomconnection/?status=disabled").content.decode()
+    assert "squatted" in listing
+    assert "squatted" not in staff_client.get("/admin/integrations/intercomconnection/?status=active").content.decode()

@@ -37,17 +37,29 @@ def raw_columns(app_id: str) -> tuple[str, str]:
 
 @pytest.mark.django_db
 class TestConnectionApi:
+    @pytest.fixture(autouse=True)
+    def _intercom_knows_the_tokens(self, serve_me):
+        """Intercom's GET /me: the token belongs to ownapp01 on the EU host, to ownapp02 on the US host."""
+        serve_me("ownapp01", region="eu")
+        serve_me("ownapp02", region="us")
+
     def test_not_connected(self, owner_client):
         body = owner_client.get(URL).json()
         assert body["connected"] is False
+        assert body["status"] == "not_connected"
         assert body["webhook_url"] == "http://testserver/webhooks/intercom"
         assert body["canvas_initialize_url"] == "http://testserver/intercom/canvas/initialize"
 
-    def test_put_connects_and_never_returns_secrets(self, owner_client, owner):
+    def test_put_connects_and_never_returns_secrets(self, owner_client, owner, intercom_api):
         response = owner_client.put(URL, PUT, format="json")
         assert response.status_code == 201, response.content
         body = response.json()
         assert body["connected"] is True
+        assert body["status"] == "active"
+        assert body["token_admin_id"] == "991", "the token's admin, from GET /me"
+        assert body["verified_at"] is not None
+        [(me_request, _)] = intercom_api.log
+        assert (me_request.path, me_request.headers["Authorization"]) == ("/eu/me", f"Bearer {TOKEN}")
         assert (body["app_id"], body["region"], body["method"]) == ("ownapp01", "eu", "token")
         assert body["api_version"] == "2.11"
         assert body["has_access_token"] is True
@@ -82,22 +94,24 @@ class TestConnectionApi:
             ({"app_id": "x" * 65}, "app_id"),
             ({"region": "mars"}, "region"),
             ({"access_token": "t" * 501}, "access_token"),
+            # What cannot travel in an Authorization header is refused before Intercom is asked.
+            ({"access_token": "tok\u0100en"}, "access_token"),
+            ({"access_token": "tok\r\nX-Injected: 1"}, "access_token"),
+            ({"access_token": "two words"}, "access_token"),
         ],
     )
-    def test_bad_input_is_400_and_stores_nothing(self, owner_client, change, field):
+    def test_bad_input_is_400_and_stores_nothing(self, owner_client, change, field, intercom_api):
         assert_error(owner_client.put(URL, PUT | change, format="json"), 400, "invalid", field)
         assert not IntercomConnection.objects.exists()
         assert not TaskRun.objects.exists()
+        assert intercom_api.log == [], "Intercom is not asked about a request that is refused anyway"
 
     def test_missing_fields_are_named(self, owner_client):
         response = owner_client.put(URL, {}, format="json")
         assert_error(response, 400, "invalid")
-        assert {"access_token", "client_secret", "app_id"} <= set(response.json()["error"]["fields"])
-
-    def test_an_intercom_workspace_belongs_to_one_cue_workspace(self, owner_client, other_owner_client):
-        assert owner_client.put(URL, PUT, format="json").status_code == 201
-        assert_error(other_owner_client.put(URL, PUT, format="json"), 409, "conflict")
-        assert IntercomConnection.objects.count() == 1
+        fields = set(response.json()["error"]["fields"])
+        assert {"access_token", "client_secret"} <= fields
+        assert "app_id" not in fields, "Intercom says which app the token belongs to"
 
     def test_delete_removes_the_token_and_secret(self, owner_client, owner):
         owner_client.put(URL, PUT, format="json")
@@ -245,13 +259,16 @@ class TestOAuth:
         assert reason_of(response)["reason"] == "wrong_region"
         assert not IntercomConnection.objects.exists()
 
-    def test_an_intercom_workspace_already_connected_elsewhere(
-        self, owner_client, api_client, intercom_oauth, make_workspace, connect
+    def test_an_intercom_workspace_already_connected_elsewhere_is_taken_over(
+        self, owner_client, api_client, intercom_oauth, make_workspace, connect, owner
     ):
-        connect(make_workspace("First"), app_id="oauthapp1")
+        """Installing proves ownership (Intercom's /me names the app): the other workspace's connection is disabled."""
+        first = connect(make_workspace("First"), app_id="oauthapp1")
         response = api_client.get(f"{URL}/oauth/callback", {"code": "c", "state": state_of(start(owner_client))})
-        assert reason_of(response)["reason"] == "app_taken"
-        assert IntercomConnection.objects.count() == 1
+        assert reason_of(response) == {"intercom": "connected"}
+        first.refresh_from_db()
+        assert (first.is_active, first.disabled_code) == (False, "app_claimed")
+        assert IntercomConnection.objects.get(disabled_at=None).workspace_id == owner.workspace_id
 
     def test_no_code(self, owner_client, api_client, intercom_oauth):
         response = api_client.get(f"{URL}/oauth/callback", {"state": state_of(start(owner_client))})
@@ -275,8 +292,9 @@ def test_teammates_are_synced_by_the_task_and_mapped_to_members(sns, owner_clien
             ],
         }
     )
-    assert owner_client.put(URL, PUT, format="json").status_code == 201
-    assert intercom_api.log == [], "nothing is called in the request"
+    hint_left_out = {k: v for k, v in PUT.items() if k != "app_id"}
+    assert owner_client.put(URL, hint_left_out, format="json").json()["app_id"] == "oauthapp1"
+    assert [r.path for r, _ in intercom_api.log] == ["/eu/me"], "only GET /me is called in the request"
     [message] = sns.run_all()
     assert json.loads(message)["args"][0]["task"] == "apps.integrations.tasks.sync_admins"
     admins = {a.intercom_id: a.membership_id for a in IntercomAdmin.objects.all()}

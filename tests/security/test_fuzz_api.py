@@ -22,6 +22,15 @@ def keep_test_connection(db):
     signals.request_finished.connect(close_old_connections)
 
 
+@pytest.fixture
+def intercom_refuses_fuzzed_tokens(httpserver, settings):
+    """Intercom's stand-in for the token a PUT must prove (GET /me): no fuzzed token is a real one (401)."""
+    base = httpserver.url_for("").rstrip("/")
+    settings.INTERCOM_API_HOSTS = {"us": base, "eu": base, "au": base}
+    httpserver.expect_request("/me").respond_with_json({"type": "error.list", "errors": []}, status=401)
+    return httpserver
+
+
 def assert_error_shape(response) -> None:
     body = response.json()
     assert set(body) == {"error"}, body
@@ -39,7 +48,9 @@ def assert_error_shape(response) -> None:
     suppress_health_check=list(HealthCheck),
     database=None,
 )
-def test_no_5xx_and_every_4xx_in_the_error_shape(case, owner_client, keep_test_connection):
+def test_no_5xx_and_every_4xx_in_the_error_shape(
+    case, owner_client, keep_test_connection, intercom_refuses_fuzzed_tokens
+):
     token = owner_client._credentials["HTTP_AUTHORIZATION"]
     response = case.call(headers={"Authorization": token})
     assert response.status_code < 500, (case.as_curl_command(), response.text[:500])
