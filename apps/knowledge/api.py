@@ -118,11 +118,16 @@ class EntryDetailApi(APIView):
             entry = services.entry_update(entry=entry, **data.validated_data)
         except DjangoValidationError as exc:
             raise _as_drf(exc) from exc
+        except Entry.DoesNotExist as exc:  # deleted by a concurrent request since it was found
+            raise Http404 from exc
         return Response(EntryOutput(entry).data)
 
     @extend_schema(responses={204: None})
     def delete(self, request, entry_id: int):
-        services.entry_delete(entry=_entry(request, entry_id))
+        try:
+            services.entry_delete(entry=_entry(request, entry_id))
+        except Entry.DoesNotExist as exc:  # the losing one of two concurrent deletes
+            raise Http404 from exc
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
