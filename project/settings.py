@@ -84,6 +84,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: every later layer (throttles, logs) sees the address API Gateway saw, not a client's header.
+    "project.middleware.SourceAddressMiddleware",
     # Before django-guid: an over-long or malformed X-Request-ID is dropped, so a fresh id is made (and returned).
     "project.middleware.RequestIdMiddleware",
     "django_guid.middleware.guid_middleware",
@@ -185,9 +187,14 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["project.parsers.JSONParser"],
     "EXCEPTION_HANDLER": "project.api.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # Sign-up, login and refresh: per client address (REMOTE_ADDR, on Lambda the event's sourceIp: see
+    # project.middleware.SourceAddressMiddleware; never X-Forwarded-For) and, for login, per account, so
+    # neither a changing header nor a fleet of addresses gets unlimited password guesses.
     "DEFAULT_THROTTLE_RATES": {
         "auth": os.environ.get("CUE_AUTH_THROTTLE_RATE", "20/min"),
+        "auth_account": os.environ.get("CUE_AUTH_ACCOUNT_THROTTLE_RATE", "30/hour"),
     },
+    "NUM_PROXIES": 0,  # any DRF throttle keyed on the address reads REMOTE_ADDR, never X-Forwarded-For
     "UNAUTHENTICATED_USER": None,
 }
 
