@@ -4,6 +4,7 @@ import base64
 import hashlib
 import os
 import re
+import secrets
 from datetime import timedelta
 from pathlib import Path
 
@@ -29,15 +30,39 @@ def env_list(name: str, default: str = "") -> list[str]:
 # ------------------------------------------------------------------------------
 DEBUG = env_bool("DJANGO_DEBUG")
 
+
+def local_secret_key(path: Path) -> str:
+    """This checkout's own random key, made on first use and kept in an ignored file (mode 0600).
+
+    Linked into place from a private temporary file, so two processes starting at once agree on one key.
+    """
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        pass
+    temporary = path.with_name(f"{path.name}.{secrets.token_hex(8)}.tmp")
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w") as out:
+        out.write(secrets.token_urlsafe(50) + "\n")
+    try:
+        os.link(temporary, path)
+    except FileExistsError:
+        pass  # another process made it first: its key is the key
+    finally:
+        temporary.unlink()
+    return path.read_text().strip()
+
+
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "")
 if not SECRET_KEY:
-    if not DEBUG:
+    if not DEBUG or os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):
         raise ImproperlyConfigured(
             "DJANGO_SECRET_KEY is not set. Set it to a long random value "
             "(python -c 'import secrets; print(secrets.token_urlsafe(50))'), "
-            "or set DJANGO_DEBUG=1 for local development."
+            "or set DJANGO_DEBUG=1 for local development (never on Lambda, where the key is required)."
         )
-    SECRET_KEY = "django-insecure-local-development-only-" + "x" * 20  # noqa: S105 - debug only
+    # Debug on a laptop: a key of this checkout's own, never a constant anyone could mint tokens with.
+    SECRET_KEY = local_secret_key(Path(os.environ.get("CUE_LOCAL_SECRET_KEY_FILE", BASE_DIR / ".secret-key")))
 
 # Lambda behind API Gateway: the execute-api host is always allowed, plus what the
 # stage lists (custom domains).
