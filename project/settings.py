@@ -377,10 +377,17 @@ DJANGO_GUID = {
     "EXPOSE_HEADER": True,
 }
 LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO").upper()
+# Wire-level loggers that print every AWS request with its headers (X-Amz-Security-Token) and every response
+# body (a remote_env file, STS credentials) at DEBUG: held at WARNING whatever LOG_LEVEL says.
+QUIET_LOGGERS = ("botocore", "boto3", "s3transfer", "urllib3")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"correlation_id": {"()": "django_guid.log_filters.CorrelationId"}},
+    "filters": {
+        "correlation_id": {"()": "django_guid.log_filters.CorrelationId"},
+        # No secret in any line, at any level: see project/redaction.py.
+        "redact_secrets": {"()": "project.redaction.RedactSecretsFilter"},
+    },
     "formatters": {
         "json": {
             "()": "pythonjsonlogger.json.JsonFormatter",
@@ -389,11 +396,16 @@ LOGGING = {
         },
     },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "json", "filters": ["correlation_id"]},
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "json",
+            "filters": ["redact_secrets", "correlation_id"],
+        },
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         "django": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
         "django_guid": {"handlers": ["console"], "level": "WARNING", "propagate": False},
+        **{name: {"level": "WARNING"} for name in QUIET_LOGGERS},
     },
 }
