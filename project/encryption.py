@@ -7,6 +7,8 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import models
 
+from project.redaction import secret_values_add
+
 # cryptography.fernet is imported on first use: a Lambda cold start that reads no secret skips it.
 if TYPE_CHECKING:
     from cryptography.fernet import MultiFernet
@@ -28,12 +30,15 @@ def fernet() -> "MultiFernet":
 
 
 def encrypt(value: str) -> str:
+    secret_values_add(value)  # what is worth encrypting is worth keeping out of the logs
     return fernet().encrypt(value.encode()).decode()
 
 
 def decrypt(token: str) -> str:
     """The plaintext; InvalidToken when no configured key opens it (a lost or rotated-away key)."""
-    return fernet().decrypt(token.encode()).decode()
+    value = fernet().decrypt(token.encode()).decode()
+    secret_values_add(value)
+    return value
 
 
 def rotate(token: str) -> str:

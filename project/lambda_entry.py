@@ -29,6 +29,7 @@ from zappa.handler import lambda_handler as zappa_lambda_handler  # noqa: E402
 from apps.realtime.authorizer import iot_authorizer_handler, is_iot_authorizer_event  # noqa: E402
 from apps.tasks.invocation import invocation  # noqa: E402
 from project.remote_env import load_remote_settings  # noqa: E402
+from project.source_address import event_source_ip, source_ip_of  # noqa: E402
 
 LambdaHandler.load_remote_settings = load_remote_settings
 
@@ -52,6 +53,7 @@ def _iot_authorizer(event, context):
 def lambda_handler(event, context):
     # A warm container reuses this process: no correlation id may leak from the previous invocation.
     guid_token = guid.set(None)
+    source_ip_token = event_source_ip.set(source_ip_of(event))
     with invocation(context):
         if _PAUSE_GC:
             _start_container()
@@ -65,3 +67,4 @@ def lambda_handler(event, context):
             if settings.configured:
                 connections.close_all()
             guid.reset(guid_token)
+            event_source_ip.reset(source_ip_token)

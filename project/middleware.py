@@ -1,5 +1,5 @@
-"""Middleware of Cue's own: request ids kept sane, static files indexed on their first request, an unreachable
-database a 503 (not a 500), and requests marked for the task publisher."""
+"""Middleware of Cue's own: the caller's true address, request ids kept sane, static files indexed on their first
+request, an unreachable database a 503 (not a 500), and requests marked for the task publisher."""
 
 import logging
 import re
@@ -10,6 +10,7 @@ from whitenoise.middleware import WhiteNoiseMiddleware
 
 from apps.tasks.invocation import answering_request
 from project.api import json_error
+from project.source_address import event_source_ip
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +50,25 @@ class RequestIdMiddleware:
 
     def acceptable(self, value: str) -> bool:
         return len(value) <= self.max_chars and _REQUEST_ID_CHARS.fullmatch(value) is not None
+
+
+class SourceAddressMiddleware:
+    """REMOTE_ADDR is the address API Gateway saw, never one a client wrote into a header.
+
+    Zappa builds REMOTE_ADDR from X-Forwarded-For, which API Gateway passes on from the client after
+    prepending to it nothing it vouches for; a client that sends its own header chooses its address,
+    and with it every per-address limit (the auth throttle). The event's sourceIp is API Gateway's own.
+    Outside Lambda REMOTE_ADDR is the socket's peer and is left alone.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        source_ip = event_source_ip.get()
+        if source_ip is not None:
+            request.META["REMOTE_ADDR"] = source_ip
+        return self.get_response(request)
 
 
 class StaticFilesMiddleware(WhiteNoiseMiddleware):

@@ -12,6 +12,8 @@ import json
 import os
 from urllib.parse import quote
 
+from project.redaction import secret_values_add
+
 TIMEOUT_SECONDS = 5
 
 
@@ -77,6 +79,7 @@ def remote_env_fetch(bucket: str, key: str) -> dict[str, str]:
 def load_remote_settings(handler, remote_bucket: str, remote_file: str) -> None:
     """Zappa's LambdaHandler.load_remote_settings, replaced (see the module's docstring)."""
     values = remote_env_fetch(remote_bucket, remote_file)
+    secret_values_add(*values.values())  # every remote_env value is a secret: never in a log line
     for name, value in values.items():
         os.environ[str(name)] = value
     # Names only: the values are secrets.

@@ -4,6 +4,7 @@ import base64
 import hashlib
 import os
 import re
+import secrets
 from datetime import timedelta
 from pathlib import Path
 
@@ -29,15 +30,39 @@ def env_list(name: str, default: str = "") -> list[str]:
 # ------------------------------------------------------------------------------
 DEBUG = env_bool("DJANGO_DEBUG")
 
+
+def local_secret_key(path: Path) -> str:
+    """This checkout's own random key, made on first use and kept in an ignored file (mode 0600).
+
+    Linked into place from a private temporary file, so two processes starting at once agree on one key.
+    """
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        pass
+    temporary = path.with_name(f"{path.name}.{secrets.token_hex(8)}.tmp")
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w") as out:
+        out.write(secrets.token_urlsafe(50) + "\n")
+    try:
+        os.link(temporary, path)
+    except FileExistsError:
+        pass  # another process made it first: its key is the key
+    finally:
+        temporary.unlink()
+    return path.read_text().strip()
+
+
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "")
 if not SECRET_KEY:
-    if not DEBUG:
+    if not DEBUG or os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):
         raise ImproperlyConfigured(
             "DJANGO_SECRET_KEY is not set. Set it to a long random value "
             "(python -c 'import secrets; print(secrets.token_urlsafe(50))'), "
-            "or set DJANGO_DEBUG=1 for local development."
+            "or set DJANGO_DEBUG=1 for local development (never on Lambda, where the key is required)."
         )
-    SECRET_KEY = "django-insecure-local-development-only-" + "x" * 20  # noqa: S105 - debug only
+    # Debug on a laptop: a key of this checkout's own, never a constant anyone could mint tokens with.
+    SECRET_KEY = local_secret_key(Path(os.environ.get("CUE_LOCAL_SECRET_KEY_FILE", BASE_DIR / ".secret-key")))
 
 # Lambda behind API Gateway: the execute-api host is always allowed, plus what the
 # stage lists (custom domains).
@@ -84,6 +109,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: every later layer (throttles, logs) sees the address API Gateway saw, not a client's header.
+    "project.middleware.SourceAddressMiddleware",
     # Before django-guid: an over-long or malformed X-Request-ID is dropped, so a fresh id is made (and returned).
     "project.middleware.RequestIdMiddleware",
     "django_guid.middleware.guid_middleware",
@@ -185,9 +212,14 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["project.parsers.JSONParser"],
     "EXCEPTION_HANDLER": "project.api.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # Sign-up, login and refresh: per client address (REMOTE_ADDR, on Lambda the event's sourceIp: see
+    # project.middleware.SourceAddressMiddleware; never X-Forwarded-For) and, for login, per account, so
+    # neither a changing header nor a fleet of addresses gets unlimited password guesses.
     "DEFAULT_THROTTLE_RATES": {
         "auth": os.environ.get("CUE_AUTH_THROTTLE_RATE", "20/min"),
+        "auth_account": os.environ.get("CUE_AUTH_ACCOUNT_THROTTLE_RATE", "30/hour"),
     },
+    "NUM_PROXIES": 0,  # any DRF throttle keyed on the address reads REMOTE_ADDR, never X-Forwarded-For
     "UNAUTHENTICATED_USER": None,
 }
 
@@ -345,10 +377,17 @@ DJANGO_GUID = {
     "EXPOSE_HEADER": True,
 }
 LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO").upper()
+# Wire-level loggers that print every AWS request with its headers (X-Amz-Security-Token) and every response
+# body (a remote_env file, STS credentials) at DEBUG: held at WARNING whatever LOG_LEVEL says.
+QUIET_LOGGERS = ("botocore", "boto3", "s3transfer", "urllib3")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"correlation_id": {"()": "django_guid.log_filters.CorrelationId"}},
+    "filters": {
+        "correlation_id": {"()": "django_guid.log_filters.CorrelationId"},
+        # No secret in any line, at any level: see project/redaction.py.
+        "redact_secrets": {"()": "project.redaction.RedactSecretsFilter"},
+    },
     "formatters": {
         "json": {
             "()": "pythonjsonlogger.json.JsonFormatter",
@@ -357,11 +396,16 @@ LOGGING = {
         },
     },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "json", "filters": ["correlation_id"]},
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "json",
+            "filters": ["redact_secrets", "correlation_id"],
+        },
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         "django": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
         "django_guid": {"handlers": ["console"], "level": "WARNING", "propagate": False},
+        **{name: {"level": "WARNING"} for name in QUIET_LOGGERS},
     },
 }

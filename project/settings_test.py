@@ -15,7 +15,10 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 REST_FRAMEWORK = {
     **REST_FRAMEWORK,
-    "DEFAULT_THROTTLE_RATES": {"auth": os.environ.get("CUE_AUTH_THROTTLE_RATE", "1000/min")},
+    "DEFAULT_THROTTLE_RATES": {
+        "auth": os.environ.get("CUE_AUTH_THROTTLE_RATE", "1000/min"),
+        "auth_account": os.environ.get("CUE_AUTH_ACCOUNT_THROTTLE_RATE", "1000/min"),
+    },
 }
 TEST_RUNNER = "project.test_runner.PytestTestRunner"
 

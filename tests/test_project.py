@@ -74,3 +74,61 @@ def test_check_deploy_is_clean_with_production_settings():
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+
+
+OLD_DEBUG_CONSTANT = "django-insecure-local-development-only-" + "x" * 20
+
+
+def _debug_key_processes(key_file, *, count: int = 1, **extra) -> list[subprocess.CompletedProcess]:
+    """`count` processes started at once with DJANGO_DEBUG=1 and no secret key; each prints its SECRET_KEY."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("DJANGO_") and k != "AWS_LAMBDA_FUNCTION_NAME"}
+    code = "import django; django.setup(); from django.conf import settings; print(settings.SECRET_KEY)"
+    env = {**clean, "DJANGO_SETTINGS_MODULE": "project.settings", "DJANGO_DEBUG": "1"}
+    env |= {"CUE_LOCAL_SECRET_KEY_FILE": str(key_file)} | extra
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", code],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=settings.BASE_DIR,
+        )
+        for _ in range(count)
+    ]
+    return [subprocess.CompletedProcess(p.args, p.wait(), *p.communicate()) for p in processes]
+
+
+def test_debug_without_a_secret_key_uses_a_random_key_kept_for_the_checkout(tmp_path):
+    """Not the old public constant: a random key made once (even by processes starting together), then reused."""
+    key_file = tmp_path / ".secret-key"
+    first = _debug_key_processes(key_file, count=3)
+    assert all(r.returncode == 0 for r in first), [r.stderr for r in first]
+    keys = {r.stdout.strip() for r in first}
+    assert len(keys) == 1
+    [key] = keys
+    assert len(key) >= 50 and key != OLD_DEBUG_CONSTANT and "insecure" not in key
+    assert key_file.read_text().strip() == key
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    assert list(tmp_path.iterdir()) == [key_file]  # no temporary file left behind
+    [again] = _debug_key_processes(key_file)
+    assert again.stdout.strip() == key
+    [elsewhere] = _debug_key_processes(tmp_path / "other-checkout-key")
+    assert elsewhere.stdout.strip() not in ("", key)
+
+
+def test_debug_on_lambda_still_requires_a_secret_key(tmp_path):
+    key_file = tmp_path / ".secret-key"
+    [result] = _debug_key_processes(key_file, AWS_LAMBDA_FUNCTION_NAME="cue-dev")
+    assert result.returncode != 0
+    assert "DJANGO_SECRET_KEY is not set" in result.stderr
+    assert not key_file.exists()
+
+
+def test_the_checkouts_key_file_is_ignored_by_git_and_left_out_of_every_zip():
+    import json
+
+    root = settings.BASE_DIR
+    ignored = subprocess.run(["git", "check-ignore", "-q", ".secret-key"], cwd=root, capture_output=True)
+    assert ignored.returncode == 0, "the key file is not in .gitignore"
+    assert ".secret-key" in json.loads((root / "zappa_settings.json").read_text())["base"]["exclude"]

@@ -5,7 +5,6 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.tokens import RefreshToken
@@ -14,6 +13,7 @@ from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 from apps.accounts import selectors, services
 from apps.accounts.models import Membership, Role
 from apps.accounts.permissions import IsManager, membership_of, workspace_of
+from apps.accounts.throttling import AccountRateThrottle, AddressRateThrottle
 from project.api import created, paginated
 
 
@@ -42,8 +42,7 @@ class MemberOutput(serializers.Serializer):
 
 
 class AuthThrottled:
-    throttle_classes = [ScopedRateThrottle]
-    throttle_scope = "auth"
+    throttle_classes = [AddressRateThrottle]
 
 
 class SignupApi(AuthThrottled, APIView):
@@ -77,8 +76,8 @@ class SignupApi(AuthThrottled, APIView):
         return created(self.SignupOutputSerializer(body).data)
 
 
-class TokenObtainApi(AuthThrottled, TokenObtainPairView):
-    pass
+class TokenObtainApi(TokenObtainPairView):
+    throttle_classes = [AddressRateThrottle, AccountRateThrottle]
 
 
 class TokenRefreshApi(AuthThrottled, TokenRefreshView):

@@ -4,12 +4,15 @@ import logging
 
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
 from apps.accounts.models import Membership, Role, User, Workspace
 
 logger = logging.getLogger(__name__)
+
+EMAIL_TAKEN_AT_SIGNUP = "An account with this email already exists."
+EMAIL_TAKEN_BY_MEMBER = "This email already belongs to a Cue account."
 
 
 def _check_password(password: str, email: str) -> None:
@@ -23,15 +26,26 @@ def _email_taken(email: str) -> bool:
     return User.objects.filter(email__iexact=email).exists()
 
 
+def _user_create(*, email: str, password: str, full_name: str, taken_message: str) -> User:
+    """A new user; the email committed meanwhile by a concurrent request (the unique index) is a ValidationError."""
+    try:
+        with transaction.atomic():
+            return User.objects.create_user(email, password, full_name=full_name)
+    except IntegrityError as exc:
+        if _email_taken(email):
+            raise ValidationError({"email": [taken_message]}) from exc
+        raise
+
+
 @transaction.atomic
 def workspace_signup(*, email: str, password: str, workspace_name: str, full_name: str = "") -> Membership:
     """Create a workspace and its owner."""
     email = email.strip().lower()
     if _email_taken(email):
-        raise ValidationError({"email": ["An account with this email already exists."]})
+        raise ValidationError({"email": [EMAIL_TAKEN_AT_SIGNUP]})
     _check_password(password, email)
     workspace = Workspace.objects.create(name=workspace_name.strip())
-    user = User.objects.create_user(email, password, full_name=full_name)
+    user = _user_create(email=email, password=password, full_name=full_name, taken_message=EMAIL_TAKEN_AT_SIGNUP)
     membership = Membership.objects.create(user=user, workspace=workspace, role=Role.OWNER)
     logger.info("workspace signed up", extra={"workspace_id": workspace.id, "user_id": user.id})
     return membership
@@ -44,9 +58,9 @@ def member_add(*, actor: Membership, email: str, password: str, role: str, full_
     if role == Role.OWNER and actor.role != Role.OWNER:
         raise ValidationError({"role": ["Only an owner can add an owner."]})
     if _email_taken(email):
-        raise ValidationError({"email": ["This email already belongs to a Cue account."]})
+        raise ValidationError({"email": [EMAIL_TAKEN_BY_MEMBER]})
     _check_password(password, email)
-    user = User.objects.create_user(email, password, full_name=full_name)
+    user = _user_create(email=email, password=password, full_name=full_name, taken_message=EMAIL_TAKEN_BY_MEMBER)
     membership = Membership.objects.create(user=user, workspace=actor.workspace, role=role)
     logger.info("member added", extra={"workspace_id": actor.workspace_id, "user_id": user.id, "role": role})
     return membership

@@ -17,6 +17,7 @@ from apps.conversations.models import Conversation
 from apps.integrations import signatures
 from apps.integrations.models import CanvasAction, IntercomConnection, ReplyKind
 from apps.integrations.services import Answer, refuse, reply_request, request_verify, verified_connection
+from project.parsers import JSONDocumentError, json_loads
 
 logger = logging.getLogger(__name__)
 
@@ -126,8 +127,8 @@ def _read(body: bytes, signature: str | None) -> tuple[Answer | None, dict, Inte
     if verified is None:
         return refuse(401, "signature_invalid", "X-Body-Signature does not match the body."), {}, None
     try:
-        payload = json.loads(body)
-    except (ValueError, RecursionError):
+        payload = json_loads(body, repair=True)
+    except JSONDocumentError:
         return refuse(400, "invalid_payload", "The body is not JSON."), {}, None
     if not isinstance(payload, dict):
         return refuse(400, "invalid_payload", "The body is not a Canvas Kit request."), {}, None

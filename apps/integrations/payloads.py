@@ -4,12 +4,12 @@ Generation 1.x items carry `user`, `assignee` and `conversation_message`; 2.x it
 `contacts`, `admin_assignee_id` and `teammates`. Both carry `conversation_parts` and `tags`.
 """
 
-import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from apps.conversations.data import ConversationData, MessageData
+from project.parsers import JSONDocumentError, json_loads
 
 # The topics Cue mirrors; Intercom may send others an app subscribed to, which are acknowledged and dropped.
 CONVERSATION_TOPICS = frozenset(
@@ -73,8 +73,9 @@ def _text(value: Any) -> str:
 def notification_parse(body: bytes) -> Notification:
     """The envelope of a (verified) webhook body, or PayloadError naming what is wrong."""
     try:
-        payload = json.loads(body)
-    except (ValueError, RecursionError) as exc:  # ValueError covers bad JSON and bad UTF-8
+        # A lone surrogate escape (which PostgreSQL cannot store) becomes U+FFFD: the conversation is still mirrored.
+        payload = json_loads(body, repair=True)
+    except JSONDocumentError as exc:  # bad JSON, bad UTF-8, too deep
         raise PayloadError("The body is not JSON.") from exc
     if not isinstance(payload, dict) or payload.get("type") != "notification_event":
         raise PayloadError("The body is not an Intercom notification_event.")

@@ -19,6 +19,7 @@ from apps.knowledge.importing import (
     format_guess,
     rows_from_file,
     rows_from_json,
+    rows_upto,
 )
 from apps.knowledge.models import Entry, EntryKind, KnowledgeSettings
 from project.api import created, error_body, paginated
@@ -118,11 +119,16 @@ class EntryDetailApi(APIView):
             entry = services.entry_update(entry=entry, **data.validated_data)
         except DjangoValidationError as exc:
             raise _as_drf(exc) from exc
+        except Entry.DoesNotExist as exc:  # deleted by a concurrent request since it was found
+            raise Http404 from exc
         return Response(EntryOutput(entry).data)
 
     @extend_schema(responses={204: None})
     def delete(self, request, entry_id: int):
-        services.entry_delete(entry=_entry(request, entry_id))
+        try:
+            services.entry_delete(entry=_entry(request, entry_id))
+        except Entry.DoesNotExist as exc:  # the losing one of two concurrent deletes
+            raise Http404 from exc
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -163,6 +169,7 @@ class EntryImportApi(APIView):
     )
     def post(self, request):
         source = "import"
+        limit = settings.CUE_KNOWLEDGE_IMPORT_MAX_ROWS
         try:
             if request.content_type.startswith("multipart/"):
                 form = self.EntryImportFormInputSerializer(data=request.data)
@@ -170,17 +177,12 @@ class EntryImportApi(APIView):
                 upload = form.validated_data["file"]
                 fmt = format_guess(upload.name, form.validated_data.get("format"))
                 source = form.validated_data.get("source") or fmt
-                rows = list(rows_from_file(upload, fmt))
+                rows = rows_upto(rows_from_file(upload, fmt), limit=limit)
             else:
-                rows = rows_from_json(request.data)
+                rows = rows_upto(rows_from_json(request.data), limit=limit)
                 source = "json"
         except ImportFileError as exc:
             raise serializers.ValidationError({"file": [str(exc)]}) from exc
-        limit = settings.CUE_KNOWLEDGE_IMPORT_MAX_ROWS
-        if len(rows) > limit:
-            raise serializers.ValidationError(
-                {"file": [f"At most {limit} rows per upload; use `manage.py import_knowledge` for larger files."]}
-            )
         if not rows:
             raise serializers.ValidationError({"file": ["The file has no rows."]})
         report = services.entries_import(workspace_id=workspace_of(request).id, rows=rows, source=source)

@@ -2,7 +2,7 @@
 
 import csv
 import io
-import json
+import itertools
 from collections.abc import Iterable, Iterator
 from typing import IO
 
@@ -10,6 +10,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from apps.knowledge.models import EntryKind
+from project.parsers import JSONDocumentError, json_loads
 
 FORMATS = ("csv", "json")
 MAX_BODY_CHARS = 100_000
@@ -126,10 +127,21 @@ def rows_from_json(data) -> list:
     return data
 
 
+def rows_upto(rows: Iterable, *, limit: int) -> list:
+    """At most limit rows, read lazily: one row more is an ImportFileError, and the rest of the file is never parsed."""
+    taken = list(itertools.islice(rows, limit + 1))
+    close = getattr(rows, "close", None)
+    if close is not None:
+        close()  # a CSV generator lets go of the caller's file now, not at garbage collection
+    if len(taken) > limit:
+        raise ImportFileError(f"At most {limit} rows per upload; use `manage.py import_knowledge` for larger files.")
+    return taken
+
+
 def rows_from_file(stream: IO[bytes], fmt: str) -> Iterable:
     if fmt == "csv":
         return rows_from_csv(stream)
     try:
-        return rows_from_json(json.load(stream))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return rows_from_json(json_loads(stream.read()))
+    except JSONDocumentError as exc:
         raise ImportFileError(f"The JSON cannot be read: {exc}") from exc

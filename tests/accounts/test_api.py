@@ -242,8 +242,47 @@ def test_auth_endpoints_are_throttled(api_client, monkeypatch):
     """Past the auth rate, login attempts get 429 in the common shape."""
     from rest_framework.throttling import SimpleRateThrottle
 
-    monkeypatch.setattr(SimpleRateThrottle, "THROTTLE_RATES", {"auth": "3/min"})
+    monkeypatch.setattr(SimpleRateThrottle, "THROTTLE_RATES", {"auth": "3/min", "auth_account": "100/hour"})
     attempt = {"email": "a@example.com", "password": "x"}
     statuses = [api_client.post("/api/auth/token", attempt, format="json").status_code for _ in range(3)]
     assert statuses == [401, 401, 401]
     assert_error(api_client.post("/api/auth/token", attempt, format="json"), 429, "throttled")
+
+
+def _guesses(client, n: int, *, email="a@example.com", forwarded=True, addresses=False) -> list[int]:
+    """n wrong passwords; each with a new X-Forwarded-For (and, with addresses, a new client address)."""
+    statuses = []
+    for i in range(n):
+        extra = {"HTTP_X_FORWARDED_FOR": f"198.51.100.{i % 250}, 10.0.{i // 250}.1"} if forwarded else {}
+        if addresses:
+            extra["REMOTE_ADDR"] = f"192.0.2.{i % 250}"
+        attempt = {"email": email, "password": f"guess-{i}"}
+        statuses.append(client.post("/api/auth/token", attempt, format="json", **extra).status_code)
+    return statuses
+
+
+def test_a_changing_x_forwarded_for_does_not_escape_the_address_throttle(api_client, owner, monkeypatch):
+    """The throttle keys on the address the server saw (REMOTE_ADDR), never on a header the client writes."""
+    from rest_framework.throttling import SimpleRateThrottle
+
+    monkeypatch.setattr(SimpleRateThrottle, "THROTTLE_RATES", {"auth": "5/min", "auth_account": "1000/hour"})
+    statuses = _guesses(api_client, 60, email=owner.user.email)
+    assert statuses[:5] == [401] * 5
+    assert statuses[5:] == [429] * 55
+    for url in ("/api/auth/signup", "/api/auth/token/refresh"):
+        response = api_client.post(url, {}, format="json", HTTP_X_FORWARDED_FOR="203.0.113.77")
+        assert_error(response, 429, "throttled")
+
+
+def test_a_fleet_of_addresses_shares_one_accounts_login_budget(api_client, owner, monkeypatch):
+    """Each guess from a new address still counts against the account; another account is not locked out."""
+    from rest_framework.throttling import SimpleRateThrottle
+
+    monkeypatch.setattr(SimpleRateThrottle, "THROTTLE_RATES", {"auth": "1000/min", "auth_account": "10/hour"})
+    statuses = _guesses(api_client, 30, email=owner.user.email.upper(), addresses=True)
+    assert statuses[:10] == [401] * 10
+    assert statuses[10:] == [429] * 20
+    # The right password is refused too while the account is throttled (a guess that hits stays a guess).
+    right = {"email": owner.user.email, "password": PASSWORD}
+    assert_error(api_client.post("/api/auth/token", right, format="json", REMOTE_ADDR="192.0.2.251"), 429)
+    assert _guesses(api_client, 1, email="someone-else@example.com", addresses=True) == [401]

@@ -7,7 +7,7 @@ from apps.conversations.models import Message
 from apps.integrations import services
 from apps.integrations.models import DeliveryStatus, WebhookDelivery
 from apps.tasks.models import TaskRun, TaskStatus
-from tests.integrations.intercom_payloads import ADMIN, APP_ID, CUSTOMER, OTHER_ADMIN, Conversation
+from tests.integrations.intercom_payloads import ADMIN, APP_ID, CUSTOMER, OTHER_ADMIN, Conversation, encode
 
 pytestmark = pytest.mark.django_db
 
@@ -219,3 +219,22 @@ def test_webhooks_of_two_workspaces_never_touch_each_other(make_workspace, conne
     assert Message.objects.filter(workspace_id=a.workspace_id).count() == 2
     assert Message.objects.filter(workspace_id=b.workspace_id).count() == 1
     assert all(m.conversation.workspace_id == m.workspace_id for m in Message.objects.select_related("conversation"))
+
+
+@pytest.mark.parametrize("generation", [1, 2])
+def test_lone_surrogate_escapes_are_made_safe_and_the_conversation_mirrored(connection, deliver, generation):
+    """`\\udc00` alone is valid JSON but no character PostgreSQL can store: it becomes U+FFFD, nothing goes dead."""
+    conversation = Conversation(generation)
+    conversation.opening_body = "<p>Charged twice \udc00 help</p>"
+    created = conversation.user_created()
+    replied = conversation.user_replied(body="<p>Still \ud83d waiting \ud83d\ude00</p>")
+    created["data"]["item"]["tags\udfff"] = {"type": "tag.list", "tags": []}  # a key, too
+    for payload in (created, replied):
+        assert b"\\udc00" in encode(payload) or b"\\ud83d w" in encode(payload)
+        deliver(payload)
+    assert list(WebhookDelivery.objects.values_list("status", flat=True)) == [DeliveryStatus.PROCESSED] * 2
+    row = ConversationRow.objects.get()
+    assert row.intercom_id == conversation.id
+    texts = list(Message.objects.order_by("created_at").values_list("body_text", flat=True))
+    assert texts == ["Charged twice \ufffd help", "Still \ufffd waiting \U0001f600"]
+    assert TaskRun.objects.filter(status=TaskStatus.DEAD).count() == 0

@@ -45,7 +45,9 @@ def _body(body, headers: dict, base64_body: bool) -> tuple[str | None, bool]:
     return raw.decode(), False
 
 
-def apigw_v1(method, path, *, headers=None, body=None, query=None, base64_body=False, stage="dev"):
+def apigw_v1(
+    method, path, *, headers=None, body=None, query=None, base64_body=False, stage="dev", source_ip="203.0.113.9"
+):
     """A REST API (v1) proxy event, as API Gateway sends it for https://<id>.execute-api.../<stage><path>."""
     headers = {"Host": "abc123.execute-api.us-east-1.amazonaws.com", "X-Forwarded-Proto": "https"} | (headers or {})
     text, is_b64 = _body(body, headers, base64_body)
@@ -67,7 +69,7 @@ def apigw_v1(method, path, *, headers=None, body=None, query=None, base64_body=F
             "stage": stage,
             "requestId": str(uuid.uuid4()),
             "path": f"/{stage}{path}",
-            "identity": {"sourceIp": "203.0.113.9", "userAgent": headers.get("User-Agent", "")},
+            "identity": {"sourceIp": source_ip, "userAgent": headers.get("User-Agent", "")},
             "requestTimeEpoch": int(time.time() * 1000),
         },
         "body": text,
@@ -75,7 +77,18 @@ def apigw_v1(method, path, *, headers=None, body=None, query=None, base64_body=F
     }
 
 
-def apigw_v2(method, path, *, headers=None, body=None, query=None, base64_body=False, cookies=None, stage="dev"):
+def apigw_v2(
+    method,
+    path,
+    *,
+    headers=None,
+    body=None,
+    query=None,
+    base64_body=False,
+    cookies=None,
+    stage="dev",
+    source_ip="203.0.113.9",
+):
     """An HTTP API (payload 2.0) event for a named stage: rawPath carries the stage prefix."""
     headers = {"host": "abc123.execute-api.us-east-1.amazonaws.com", "x-forwarded-proto": "https"} | {
         k.lower(): v for k, v in (headers or {}).items()
@@ -92,7 +105,7 @@ def apigw_v2(method, path, *, headers=None, body=None, query=None, base64_body=F
             "accountId": ACCOUNT,
             "apiId": "abc123",
             "domainName": headers["host"],
-            "http": {"method": method, "path": f"/{stage}{path}", "protocol": "HTTP/1.1", "sourceIp": "203.0.113.9"},
+            "http": {"method": method, "path": f"/{stage}{path}", "protocol": "HTTP/1.1", "sourceIp": source_ip},
             "requestId": str(uuid.uuid4()),
             "routeKey": "$default",
             "stage": stage,
