@@ -23,7 +23,7 @@ class SentReplyOutputSerializer(serializers.Serializer):
 
 class SuggestionOutputSerializer(serializers.ModelSerializer):
     reply = SentReplyOutputSerializer(
-        allow_null=True, read_only=True, help_text="The reply or note sent to Intercom for it (send_as), and how it went."
+        allow_null=True, read_only=True, help_text="The reply or note sent to Intercom for it (send_as), and its fate."
     )
 
     class Meta:

@@ -34,7 +34,8 @@ CLIENT_SECRET = "workspace-own-client-secret"
 ADMIN_ID = "1957471"
 ANSWERS_CSV = (
     b"title,body\n"
-    b'Reset your password,"<p>Open <b>Settings &gt; Security</b> and click Reset password; a link arrives by email.</p>"\n'
+    b'Reset your password,"<p>Open <b>Settings &gt; Security</b> and click Reset password; '
+    b'a link arrives by email.</p>"\n'
     b'Refund policy,"<p>Refunds are issued within 14 days of purchase to the original card.</p>"\n'
 )
 
@@ -200,9 +201,11 @@ def open_page(browser, size="desktop"):
     # The browser logs every 4xx answer as an error; those the page expects (a form's 400) are not its errors.
     page.on(
         "console",
-        lambda msg: page.errors.append(msg.text)
-        if msg.type == "error" and not msg.text.startswith("Failed to load resource")
-        else None,
+        lambda msg: (
+            page.errors.append(msg.text)
+            if msg.type == "error" and not msg.text.startswith("Failed to load resource")
+            else None
+        ),
     )
     page.on("request", lambda request: page.requested.append(request.url))
     return page
@@ -246,9 +249,7 @@ def connect_and_import(page) -> None:
     page.fill("#connect-app", APP_ID)
     page.get_by_role("button", name="Connect", exact=True).click()
     page.wait_for_function("document.querySelector('#connect-status').textContent.includes('Connected to Intercom')")
-    page.set_input_files(
-        "#import-file", files=[{"name": "answers.csv", "mimeType": "text/csv", "buffer": ANSWERS_CSV}]
-    )
+    page.set_input_files("#import-file", files=[{"name": "answers.csv", "mimeType": "text/csv", "buffer": ANSWERS_CSV}])
     page.get_by_role("button", name="Import", exact=True).click()
     page.wait_for_function("document.querySelector('#import-result').textContent.includes('2 new')")
     page.get_by_role("button", name="Suggest", exact=True).click()
@@ -299,7 +300,8 @@ def inbox_to_intercom(page, site: str, intercom: IntercomStandIn, *, timeout_ms:
 
     card.get_by_role("button", name="Send to Intercom", exact=True).click()
     page.wait_for_function(
-        "document.querySelector('#suggestions li.suggestion.accepted .result')?.textContent.includes('sent to Intercom')",
+        "document.querySelector('#suggestions li.suggestion.accepted .result')"
+        "?.textContent.includes('sent to Intercom')",
         timeout=timeout_ms,
     )
     assert len(intercom.replies) == 1
@@ -308,9 +310,7 @@ def inbox_to_intercom(page, site: str, intercom: IntercomStandIn, *, timeout_ms:
     # Intercom refuses the next one: the page says so, with Intercom's reason.
     intercom.refuse = True
     post_signed(site, customer.user_replied(body="<p>Also, what is your refund policy?</p>"))
-    page.wait_for_function(
-        "document.querySelectorAll('#suggestions section.group').length === 2", timeout=timeout_ms
-    )
+    page.wait_for_function("document.querySelectorAll('#suggestions section.group').length === 2", timeout=timeout_ms)
     newest = page.locator("#suggestions section.group").first
     assert "refund policy" in newest.locator("h3").inner_text(), "newest message first"
     newest.locator("li.suggestion.shown").first.get_by_role("button", name="Send to Intercom", exact=True).click()
@@ -349,7 +349,7 @@ def test_under_a_stage_prefix_through_the_api_gateway_emulator(stage, intercom, 
     connect_and_import(page)
     # Realtime is off on this stage: the page says so once and polls, never "reconnecting".
     page.wait_for_function("document.querySelector('#connection').dataset.state === 'polling'")
-    assert "refreshes every" in page.inner_text("#notice")
+    assert "refreshes every" in page.inner_text("#live-notice")
     inbox_to_intercom(page, site, intercom, timeout_ms=40000)
     outside = [u for u in page.requested if u.startswith(site.rsplit("/", 1)[0]) and not u.startswith(f"{site}/")]
     assert not outside, f"requests outside the stage: {outside[:5]}"

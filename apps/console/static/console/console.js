@@ -63,8 +63,8 @@
     return data;
   }
 
-  function notice(text) {
-    const box = $("#notice");
+  function notice(text, where = "#notice") {
+    const box = $(where);
     box.textContent = text;
     box.hidden = !text;
   }
@@ -133,6 +133,7 @@
     for (const id of ["#nav", "#signout"]) $(id).hidden = true;
     $("#who").textContent = "";
     notice("");
+    notice("", "#live-notice");
     $("#signin-error").textContent = message;
     show("auth");
   }
@@ -449,7 +450,7 @@
     state.pollSeconds = seconds;
     state.pollTimer = setInterval(() => catchUp().catch(() => {}), seconds * 1000);
     setConnection("polling", `refreshing every ${seconds} s`);
-    if (why) notice(why);
+    if (why) notice(why, "#live-notice");
   }
 
   function stopPolling() {
@@ -483,7 +484,7 @@
     client.on("connect", () => {
       state.realtimeFailures = 0;
       stopPolling();
-      notice("");
+      notice("", "#live-notice");
       setConnection("connected", "live");
       client.subscribe(info.topics || [], { qos: info.qos ?? 1 });
       if (state.wasConnected) catchUp().catch(() => {});  // what happened while away
