@@ -1,6 +1,7 @@
 """The agent console's figures: page weight, time to interactive on a cold load, webhook -> card visible.
 
-    DATABASE_URL=postgres://postgres@127.0.0.1:5432/cue_bench_console python bench/console.py [--loads 10] [--messages 50]
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/cue_bench_console \\
+        python bench/console.py [--loads 10] [--messages 50]
 
 - Page weight: the bytes of script the console page loads, before compression (and gzipped), the vendored
   MQTT client apart; against the 150 KB target.
@@ -52,8 +53,10 @@ def page_weight() -> None:
     mqtt_raw = sum((STATIC / s).stat().st_size for s in mqtt)
     css = (STATIC / "console/console.css").stat().st_size
     print(f"page weight: script {raw / 1024:.1f} KB before compression ({zipped / 1024:.1f} KB gzipped) in {own}")
-    print(f"             {raw / 1024 / TARGET_KB:.2f} of the {TARGET_KB} KB target; MQTT client apart: "
-          f"{mqtt_raw / 1024:.1f} KB; stylesheet {css / 1024:.1f} KB")
+    print(
+        f"             {raw / 1024 / TARGET_KB:.2f} of the {TARGET_KB} KB target; MQTT client apart: "
+        f"{mqtt_raw / 1024:.1f} KB; stylesheet {css / 1024:.1f} KB"
+    )
 
 
 def launch(p):
