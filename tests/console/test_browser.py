@@ -310,11 +310,16 @@ def inbox_to_intercom(page, site: str, intercom: IntercomStandIn, *, timeout_ms:
     # Intercom refuses the next one: the page says so, with Intercom's reason.
     intercom.refuse = True
     post_signed(site, customer.user_replied(body="<p>Also, what is your refund policy?</p>"))
-    page.wait_for_function("document.querySelectorAll('#suggestions section.group').length === 2", timeout=timeout_ms)
+    # Newest message first, headed by its text (once the thread has it: the suggestions may come first).
+    page.wait_for_function(
+        "document.querySelectorAll('#suggestions section.group').length === 2"
+        " && document.querySelector('#suggestions section.group h3').textContent.includes('refund policy')",
+        timeout=timeout_ms,
+    )
     newest = page.locator("#suggestions section.group").first
-    assert "refund policy" in newest.locator("h3").inner_text(), "newest message first"
     newest.locator("li.suggestion.shown").first.get_by_role("button", name="Send to Intercom", exact=True).click()
     alert = page.wait_for_selector("#suggestions [role=alert]", timeout=timeout_ms)
+    assert "Not sent" in alert.inner_text()
     assert "Body contains a link Intercom does not allow" in alert.inner_text()
     assert len(intercom.replies) == 2
 
@@ -360,6 +365,34 @@ def test_under_a_stage_prefix_through_the_api_gateway_emulator(stage, intercom, 
     docs.wait_for_selector(".swagger-ui .info", timeout=20000)
     assert "Cue API" in docs.inner_text(".swagger-ui .info")
     assert not [u for u in docs.requested if "/static/" in u and not u.startswith(f"{site}/static/")]
+
+
+def test_after_a_reconnect_the_list_is_fetched_again(live_server, realtime, intercom, browser, owner):
+    """What happened while the broker was away (its events lost) is in the list once the page is back."""
+    from apps.integrations.models import ConnectionMethod, IntercomConnection
+
+    IntercomConnection.objects.create(
+        workspace=owner.workspace, app_id=APP_ID, region="us", method=ConnectionMethod.TOKEN,
+        access_token="dG9rOmZha2U=", client_secret=CLIENT_SECRET, token_admin_id=ADMIN_ID, connected_by=owner,
+    )  # fmt: skip
+    page = open_page(browser)
+    page.goto(f"{live_server.url}/console/")
+    page.fill("#signin-email", owner.user.email)
+    page.fill("#signin-password", PASSWORD)
+    page.keyboard.press("Enter")
+    page.wait_for_function("document.querySelector('#connection').dataset.state === 'connected'", timeout=10000)
+    page.get_by_role("button", name="Inbox", exact=True).click()
+    page.wait_for_selector("#conversations li.empty")
+
+    realtime.stop()
+    page.wait_for_function("['reconnecting', 'polling'].includes(document.querySelector('#connection').dataset.state)")
+    customer = IntercomConversation(2, start=int(time.time()) - 60)
+    post_signed(live_server.url, customer.user_created())  # stored; its live events cannot go out
+    assert page.locator("#conversations li[data-id]").count() == 0
+    realtime.start()
+    page.wait_for_function("document.querySelector('#connection').dataset.state === 'connected'", timeout=20000)
+    page.wait_for_selector("#conversations li[data-id]", timeout=10000)
+    assert not page.errors, page.errors
 
 
 def test_sign_in_never_submits_natively(live_server, browser, owner, transactional_db):

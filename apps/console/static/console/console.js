@@ -63,10 +63,16 @@
     return data;
   }
 
+  // A passing confirmation fades after a while; the realtime mode (#live-notice) stays while it holds.
+  let noticeTimer = null;
   function notice(text, where = "#notice") {
     const box = $(where);
     box.textContent = text;
     box.hidden = !text;
+    if (where === "#notice") {
+      clearTimeout(noticeTimer);
+      if (text) noticeTimer = setTimeout(() => { box.hidden = true; }, 10000);
+    }
   }
 
   // ---------------------------------------------------------------- time
@@ -342,7 +348,7 @@
     $("#no-suggestions").hidden = ordered.length > 0;
     $("#suggestions").replaceChildren(...ordered.map(([messageId, items]) => {
       const message = state.messages.get(messageId);
-      const quote = message ? (message.body_text || "").slice(0, 140) : "an earlier message";
+      const quote = message ? (message.body_text || "").slice(0, 140) : "a new message (loading…)";
       const section = el("section", { className: "group", "aria-label": `Suggestions for: ${quote}` },
         el("h3", { className: "for" }, "For ", el("q", { textContent: quote }), " ", message ? timeEl(message.created_at_intercom || message.created_at) : null),
         el("ol", { className: "cards" }, ...items.sort((a, b) => a.rank - b.rank).map((s) => card(s, message))));
@@ -431,7 +437,7 @@
 
   function noteReplyOutcome(s) {
     if (s.reply && s.reply.status === "failed") {
-      state.results.set(String(s.id), `Intercom refused it: ${s.reply.error || "no reason given"}. Reply in Intercom instead.`);
+      state.results.set(String(s.id), `Not sent. ${s.reply.error || "Intercom gave no reason."} Reply in Intercom instead.`);
       renderSuggestions();
     }
   }
