@@ -395,6 +395,73 @@ def test_after_a_reconnect_the_list_is_fetched_again(live_server, realtime, inte
     assert not page.errors, page.errors
 
 
+def test_conversation_and_message_events_of_the_contract_update_the_page(live_server, realtime, browser, owner):
+    """`conversation` and `message` events (docs/realtime.md) as the backend publishes them: a new conversation
+    joins the list, a closed one leaves the Open list, a new message joins the open thread; a repeated
+    event_id changes nothing."""
+    import paho.mqtt.publish as publish
+
+    from apps.conversations import selectors
+    from apps.conversations.api import ConversationOutputSerializer, MessageOutputSerializer
+    from apps.conversations.models import Conversation, Message
+    from apps.realtime.topics import workspace_root
+
+    first = Conversation.objects.create(
+        workspace=owner.workspace, intercom_id="501", customer_name="Ann", last_message_text="Hi there"
+    )
+    page = open_page(browser)
+    page.goto(f"{live_server.url}/console/")
+    page.fill("#signin-email", owner.user.email)
+    page.fill("#signin-password", PASSWORD)
+    page.keyboard.press("Enter")
+    page.wait_for_function("document.querySelector('#connection').dataset.state === 'connected'", timeout=10000)
+    page.get_by_role("button", name="Inbox", exact=True).click()
+    page.locator(f"#conversations li[data-id='{first.id}'] button").click()
+    page.wait_for_function("document.querySelector('#conversation-title').textContent === 'Ann'")
+
+    root = workspace_root(owner.workspace_id)
+
+    def send(topic: str, event: dict) -> None:
+        publish.single(
+            f"{root}/{topic}", json.dumps(event), qos=1, hostname="127.0.0.1", port=int(realtime.url.rsplit(":", 1)[1])
+        )
+
+    def conversation_event(conversation, change: str, event_id: str) -> dict:
+        item = selectors.conversation_get(workspace=owner.workspace, conversation_id=conversation.id, inbox_fields=True)
+        return {
+            "type": "conversation", "version": 1, "event_id": event_id, "conversation_id": conversation.id,
+            "change": change, "conversation": json.loads(json.dumps(ConversationOutputSerializer(item).data)),
+        }  # fmt: skip
+
+    second = Conversation.objects.create(
+        workspace=owner.workspace, intercom_id="502", customer_name="Bob", last_message_text="Where is my order?"
+    )
+    send("conversations", conversation_event(second, "created", "ev-1"))
+    page.wait_for_selector(f"#conversations li[data-id='{second.id}']")
+    assert "Where is my order?" in page.inner_text(f"#conversations li[data-id='{second.id}']")
+
+    message = Message.objects.create(
+        conversation=first, workspace=owner.workspace, intercom_part_id="p-1", author_type="user",
+        author_name="Ann", kind="comment", body_html="<p>Any news?</p>", body_text="Any news?",
+    )  # fmt: skip
+    event = {
+        "type": "message", "version": 1, "event_id": "ev-2", "conversation_id": first.id,
+        "message": json.loads(json.dumps(MessageOutputSerializer(message).data)),
+    }  # fmt: skip
+    send(f"conversations/{first.id}/messages", event)
+    send(f"conversations/{first.id}/messages", event)  # delivered twice (QoS 1)
+    page.wait_for_selector("#messages li.msg.customer")
+    assert page.locator("#messages li.msg").count() == 1
+    assert page.evaluate("window.cueConsole.state.seenEvents.has('ev-2')")
+
+    Conversation.objects.filter(pk=second.pk).update(state="closed")
+    second.refresh_from_db()
+    send("conversations", conversation_event(second, "closed", "ev-3"))
+    page.wait_for_selector(f"#conversations li[data-id='{second.id}']", state="detached")
+    assert page.locator(f"#conversations li[data-id='{first.id}']").count() == 1
+    assert not page.errors, page.errors
+
+
 def test_sign_in_never_submits_natively(live_server, browser, owner, transactional_db):
     """Without its script the form posts to the page (a 405), never puts the password in a URL."""
     page = open_page(browser)
