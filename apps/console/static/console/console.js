@@ -437,7 +437,8 @@
 
   function noteReplyOutcome(s) {
     if (s.reply && s.reply.status === "failed") {
-      state.results.set(String(s.id), `Not sent. ${s.reply.error || "Intercom gave no reason."} Reply in Intercom instead.`);
+      const why = (s.reply.error || "Intercom gave no reason").replace(/[.\s]+$/, "");
+      state.results.set(String(s.id), `Not sent. ${why}. Reply in Intercom instead.`);
       renderSuggestions();
     }
   }
