@@ -208,7 +208,11 @@
     if (matchesFilters(c)) state.conversations.set(key, { ...(known || {}), ...c });
     else state.conversations.delete(key);
     renderConversations();
-    if (key === String(state.conversationId)) { state.conversation = { ...(state.conversation || {}), ...c }; renderThreadHead(); }
+    if (key === String(state.conversationId)) {
+      state.conversation = { ...(state.conversation || {}), ...c };
+      markSeen(state.conversation);  // open on screen: what the customer wrote is read
+      renderThreadHead();
+    }
   }
 
   function renderConversations() {
@@ -240,7 +244,10 @@
       el("span", { className: "row3" },
         el("span", { className: "assignee", textContent: c.assignee_name || (c.assignee_id ? `Teammate ${c.assignee_id}` : "Unassigned") }),
         c.state !== "open" ? el("span", { className: `badge ${c.state}`, textContent: c.state }) : null));
-      open.addEventListener("click", () => openConversation(c.id).catch(showError));
+      open.addEventListener("click", () => openConversation(c.id).then(() => {
+        // One column on a phone: bring the thread into view.
+        if (window.matchMedia("(max-width: 700px)").matches) $("#thread-head").scrollIntoView({ block: "start" });
+      }).catch(showError));
       const item = el("li", { className: unread ? "unread" : "" }, open);
       item.dataset.id = c.id;
       return item;
