@@ -115,13 +115,14 @@
     setTokens(pair);
     state.me = await api("api/me");
     $("#who").textContent = `${state.me.user.email} · ${state.me.workspace.name}`;
-    for (const id of ["#nav", "#signout"]) $(id).hidden = false;
     const [connection, entries] = await Promise.all([
       api("api/integrations/intercom").catch(() => null),
       api("api/knowledge/entries?page_size=1").catch(() => null),
     ]);
     const needsSetup = firstRun || (connection && !connection.connected) || (entries && entries.count === 0);
     show(needsSetup ? "setup" : "inbox");
+    // Only now: a section chosen meanwhile would be replaced by the one above.
+    for (const id of ["#nav", "#signout"]) $(id).hidden = false;
     await loadConversations();
     connectRealtime();
   }
