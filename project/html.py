@@ -70,3 +70,65 @@ def clean_html(html: str | None) -> str:
     """The HTML with scripts, event handlers, unknown tags and unsafe URLs removed: safe to show an agent or
     to post to Intercom."""
     return nh3.clean(html or "")
+
+
+# Markdown's characters that would start emphasis, a link or an escape: written literally, they are escaped.
+_MARKDOWN_SPECIALS = re.compile(r"([\\`*_\[\]])")
+_SAFE_LINK = re.compile(r"^(https?://|mailto:)[^\s()<>]+$", re.IGNORECASE)
+
+
+def markdown_escape(text: str) -> str:
+    return _MARKDOWN_SPECIALS.sub(r"\\\1", text)
+
+
+class _MarkdownCollector(_TextCollector):
+    """The text, with what Canvas Kit's Markdown renders kept: bold (`**`), links (`[text](url)`), list bullets."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._links: list[str | None] = []
+
+    def handle_starttag(self, tag, attrs):
+        if self._skipping or tag in _SKIPPED_TAGS:
+            return super().handle_starttag(tag, attrs)
+        if tag in {"strong", "b"}:
+            self.parts.append("**")
+        elif tag == "a":
+            href = (dict(attrs).get("href") or "").strip()
+            self._links.append(href if _SAFE_LINK.match(href) else None)
+            if self._links[-1]:
+                self.parts.append("[")
+        elif tag == "li":
+            self.parts.append("\n- ")
+        else:
+            super().handle_starttag(tag, attrs)
+
+    def handle_endtag(self, tag):
+        if self._skipping or tag in _SKIPPED_TAGS:
+            return super().handle_endtag(tag)
+        if tag in {"strong", "b"}:
+            self.parts.append("**")
+        elif tag == "a":
+            href = self._links.pop() if self._links else None
+            if href:
+                self.parts.append(f"]({href})")
+        elif tag != "li":
+            super().handle_endtag(tag)
+
+    def handle_data(self, data):
+        if not self._skipping:
+            self.parts.append(markdown_escape(data))
+
+
+def html_to_markdown(html: str | None) -> str:
+    """Markdown of an HTML fragment (or of plain text) for renderers that speak a little Markdown (Intercom's
+    Canvas Kit: bold and links): entities decoded, blocks as lines, list items as `- `, bold and http(s)/mailto
+    links kept, every other tag dropped, and characters Markdown would read as markup escaped."""
+    if not html:
+        return ""
+    collector = _MarkdownCollector()
+    collector.feed(html)
+    collector.close()
+    text = "".join(collector.parts).replace("****", "")
+    lines = [_SPACES.sub(" ", line).strip() for line in text.split("\n")]
+    return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()

@@ -192,13 +192,16 @@ AUTH_PASSWORD_VALIDATORS = [
 # Static files (WhiteNoise serves them from the Lambda package, through project.middleware.StaticFilesMiddleware:
 # the apps' folders, found by the finders, indexed on the first request for a static file)
 # ------------------------------------------------------------------------------
+# Relative: served under the request's script prefix (`/dev/static/` on a stage URL, project.staticfiles).
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+    "staticfiles": {"BACKEND": "project.staticfiles.ScriptPrefixedStaticFilesStorage"},
 }
 WHITENOISE_USE_FINDERS = True
+# Matched against the path below the script prefix (PATH_INFO), whatever prefix a request came under.
+WHITENOISE_STATIC_PREFIX = "/static/"
 
 # ------------------------------------------------------------------------------
 # REST framework, JWT, OpenAPI

@@ -3,11 +3,13 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from apps.console.views import home
 from apps.integrations.urls import api_urlpatterns as intercom_api_urls
 from apps.integrations.urls import intercom_urlpatterns
 from project import views
 
 urlpatterns = [
+    path("", home, name="home"),
     path("healthz", views.healthz, name="healthz"),
     path("console/", include("apps.console.urls")),
     path("admin/", admin.site.urls),

@@ -21,6 +21,18 @@ class CustomerOutputSerializer(serializers.Serializer):
 
 class ConversationOutputSerializer(serializers.ModelSerializer):
     customer = CustomerOutputSerializer(source="*")
+    assignee_name = serializers.CharField(
+        allow_null=True, default=None, help_text="The assigned teammate's name, once teammates are synced."
+    )
+    last_customer_message_at = serializers.DateTimeField(
+        allow_null=True, default=None, help_text="When the customer last wrote (Intercom's time)."
+    )
+    last_agent_reply_at = serializers.DateTimeField(
+        allow_null=True, default=None, help_text="When a teammate last replied (Intercom's time)."
+    )
+    awaiting_reply = serializers.SerializerMethodField(
+        help_text="The customer wrote after the last teammate reply (or nobody replied yet)."
+    )
 
     class Meta:
         model = Conversation
@@ -37,11 +49,20 @@ class ConversationOutputSerializer(serializers.ModelSerializer):
             "snoozed_until",
             "last_message_at",
             "last_message_text",
+            "assignee_name",
+            "last_customer_message_at",
+            "last_agent_reply_at",
+            "awaiting_reply",
             "created_at_intercom",
             "updated_at_intercom",
             "created_at",
             "updated_at",
         ]
+
+    def get_awaiting_reply(self, conversation) -> bool:
+        customer = getattr(conversation, "last_customer_message_at", None)
+        agent = getattr(conversation, "last_agent_reply_at", None)
+        return customer is not None and (agent is None or customer > agent)
 
 
 class MessageOutputSerializer(serializers.Serializer):
@@ -113,7 +134,9 @@ class ConversationDetailApi(APIView):
     def get(self, request, conversation_id: int):
         """The conversation and a page of its messages, oldest first (?page=, ?page_size=)."""
         try:
-            conversation = selectors.conversation_get(workspace=workspace_of(request), conversation_id=conversation_id)
+            conversation = selectors.conversation_get(
+                workspace=workspace_of(request), conversation_id=conversation_id, inbox_fields=True
+            )
         except Conversation.DoesNotExist as exc:
             raise Http404 from exc
         paginator = Pagination()

@@ -2,10 +2,34 @@
 
 from datetime import datetime
 
-from django.db.models import Exists, F, OuterRef, QuerySet
+from django.db.models import Exists, F, OuterRef, Q, QuerySet, Subquery
 
 from apps.accounts.models import Workspace
 from apps.conversations.models import AGENT_AUTHOR_TYPE, CUSTOMER_AUTHOR_TYPES, Conversation, Message
+from apps.integrations.models import IntercomAdmin
+
+
+def _latest_comment_at(author_types) -> Subquery:
+    """When the conversation's newest comment with text by one of `author_types` was written (Intercom's time)."""
+    comments = Message.objects.filter(
+        workspace_id=OuterRef("workspace_id"),
+        conversation=OuterRef("pk"),
+        kind="comment",
+        author_type__in=author_types,
+        created_at_intercom__isnull=False,
+    ).exclude(body_text="")
+    return Subquery(comments.order_by("-created_at_intercom").values("created_at_intercom")[:1])
+
+
+def with_inbox_fields(conversations: QuerySet[Conversation]) -> QuerySet[Conversation]:
+    """What an inbox row shows beyond the conversation's own columns, in the same query: the assignee's name
+    (synced teammates), when the customer last wrote and when a teammate last replied."""
+    assignee = IntercomAdmin.objects.filter(workspace_id=OuterRef("workspace_id"), intercom_id=OuterRef("assignee_id"))
+    return conversations.annotate(
+        assignee_name=Subquery(assignee.values("name")[:1]),
+        last_customer_message_at=_latest_comment_at(sorted(CUSTOMER_AUTHOR_TYPES)),
+        last_agent_reply_at=_latest_comment_at([AGENT_AUTHOR_TYPE]),
+    )
 
 
 def conversation_list(
@@ -16,7 +40,8 @@ def conversation_list(
     updated_since: datetime | None = None,
     q: str | None = None,
 ) -> QuerySet[Conversation]:
-    """Newest activity first. `assignee_ids=[""]` means unassigned; `q` searches the messages' text."""
+    """Newest activity first. `assignee_ids=[""]` means unassigned; `q` searches the messages' text and the
+    customer's name and email."""
     conversations = Conversation.objects.filter(workspace=workspace)
     if state:
         conversations = conversations.filter(state=state)
@@ -26,13 +51,19 @@ def conversation_list(
         conversations = conversations.filter(updated_at_intercom__gte=updated_since)
     if q:
         matching = Message.objects.filter(workspace=workspace, conversation=OuterRef("pk"), body_text__icontains=q)
-        conversations = conversations.filter(Exists(matching))
-    return conversations.order_by("-updated_at_intercom", "-id")
+        conversations = conversations.filter(
+            Q(Exists(matching)) | Q(customer_name__icontains=q) | Q(customer_email__icontains=q)
+        )
+    return with_inbox_fields(conversations).order_by("-updated_at_intercom", "-id")
 
 
-def conversation_get(*, workspace: Workspace, conversation_id: int) -> Conversation:
-    """The workspace's conversation, or Conversation.DoesNotExist (another workspace's id is unknown here)."""
-    return Conversation.objects.get(workspace=workspace, pk=conversation_id)
+def conversation_get(*, workspace: Workspace, conversation_id: int, inbox_fields: bool = False) -> Conversation:
+    """The workspace's conversation, or Conversation.DoesNotExist (another workspace's id is unknown here);
+    with `inbox_fields`, annotated as a list row is (with_inbox_fields)."""
+    conversations = Conversation.objects.filter(workspace=workspace)
+    if inbox_fields:
+        conversations = with_inbox_fields(conversations)
+    return conversations.get(pk=conversation_id)
 
 
 def message_list(*, conversation: Conversation) -> QuerySet[Message]:

@@ -10,6 +10,7 @@ score); until then the app shows its empty state.
 import importlib
 import json
 import logging
+import re
 
 from django.core.exceptions import ValidationError
 
@@ -17,6 +18,7 @@ from apps.conversations.models import Conversation
 from apps.integrations import signatures
 from apps.integrations.models import CanvasAction, IntercomConnection, ReplyKind
 from apps.integrations.services import Answer, refuse, reply_request, request_verify, verified_connection
+from project.html import html_to_markdown, html_to_text, markdown_escape
 from project.parsers import JSONDocumentError, json_loads
 
 logger = logging.getLogger(__name__)
@@ -54,7 +56,25 @@ def suggestion_for(conversation: Conversation, suggestion_id: int) -> dict | Non
 # Building canvases
 # ------------------------------------------------------------------------------
 def _text(text: str, style: str = "paragraph") -> dict:
+    """A text component: plain text or the little Markdown Canvas Kit renders (bold, links), never HTML."""
     return {"type": "text", "text": text, "style": style}
+
+
+# An unfinished link at the end of a cut preview: `[text](http...` or `[text` (an escaped `\[` is text).
+_OPEN_LINK = re.compile(r"(?<!\\)\[[^\]]*(\]\([^)]*)?$")
+
+
+def _preview(markdown: str, chars: int) -> str:
+    """The entry's Markdown cut to `chars`, at a word, without a half link or an unclosed bold."""
+    if len(markdown) <= chars:
+        return markdown
+    cut = markdown[: max(0, chars - 1)]
+    cut = cut.rsplit(" ", 1)[0] if " " in cut else cut
+    cut = _OPEN_LINK.sub("", cut)
+    if cut.count("**") % 2:  # the bold's end was cut off: its start goes too
+        start = cut.rfind("**")
+        cut = cut[:start] + cut[start + 2 :]
+    return cut.rstrip() + "…"
 
 
 def _button(component_id: str, label: str, style: str = "primary") -> dict:
@@ -63,12 +83,10 @@ def _button(component_id: str, label: str, style: str = "primary") -> dict:
 
 def _suggestion_components(suggestion: dict, preview_chars: int) -> list[dict]:
     sid = suggestion["id"]
-    body = str(suggestion.get("body") or "")
-    if len(body) > preview_chars:
-        body = body[: max(0, preview_chars - 1)] + "…"
+    body = _preview(html_to_markdown(str(suggestion.get("body") or "")), preview_chars)
     components = []
     if suggestion.get("title"):
-        components.append(_text(f"*{suggestion['title']}*"))
+        components.append(_text(f"**{markdown_escape(html_to_text(suggestion['title']))}**"))
     components += [
         _text(body),
         _button(f"send:{sid}", "Send reply"),

@@ -14,7 +14,18 @@ from apps.suggestions.models import SentAs, Suggestion
 from project.api import Conflict, Pagination, paginated
 
 
+class SentReplyOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    status = serializers.CharField(help_text="pending, sent or failed")
+    error = serializers.CharField(help_text="Why Intercom refused it (failed only).")
+    sent_at = serializers.DateTimeField(allow_null=True)
+
+
 class SuggestionOutputSerializer(serializers.ModelSerializer):
+    reply = SentReplyOutputSerializer(
+        allow_null=True, read_only=True, help_text="The reply or note sent to Intercom for it (send_as), and its fate."
+    )
+
     class Meta:
         model = Suggestion
         fields = [
@@ -28,6 +39,7 @@ class SuggestionOutputSerializer(serializers.ModelSerializer):
             "message_id",
             "conversation_id",
             "sent_as",
+            "reply",
             "decided_at",
             "created_at",
         ]
@@ -94,6 +106,8 @@ class SuggestionFeedbackApi(APIView):
             raise Http404 from exc
         except services.SuggestionAlreadyDecided as exc:
             raise Conflict(str(exc)) from exc
+        if suggestion.reply_id is not None:
+            suggestion.reply.refresh_from_db()  # a task run inline (local) may have sent it already
         return Response(SuggestionOutputSerializer(suggestion).data)
 
 

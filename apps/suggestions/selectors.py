@@ -24,7 +24,7 @@ def suggestion_list(
         suggestions = suggestions.filter(created_at__gt=since)
     if message_id is not None:
         suggestions = suggestions.filter(message_id=message_id)
-    return suggestions.select_related("message").order_by(*_NEWEST_MESSAGE_FIRST)
+    return suggestions.select_related("message", "reply").order_by(*_NEWEST_MESSAGE_FIRST)
 
 
 def suggestion_exists(*, workspace_id: int, suggestion_id: int) -> bool:

@@ -78,10 +78,36 @@ def test_list_newest_first_with_the_documented_fields(agent_client, inbox):
         ({"q": "REFUND"}, ["101"]),
         ({"q": "log in", "state": "closed"}, ["102"]),
         ({"q": "nothing like this"}, []),
+        ({"q": "rose@EXAMPLE"}, ["101"]),
+        ({"q": "ros", "state": "closed"}, []),
     ],
 )
 def test_filters(agent_client, inbox, query, expected):
     assert ids(agent_client.get("/api/conversations", query)) == expected
+
+
+def test_list_rows_carry_what_an_inbox_shows(agent_client, owner, inbox):
+    """Preview and time come stored; the assignee's name, and whether the customer awaits a reply, per row."""
+    IntercomAdmin.objects.create(workspace=owner.workspace, intercom_id="7", name="Ada Agent")
+    make_conversation(owner, "104", minutes=40, messages=[("admin", "Hello"), ("user", "Still broken")])
+    rows = {row["intercom_id"]: row for row in agent_client.get("/api/conversations").json()["results"]}
+    assert rows["101"]["assignee_name"] == "Ada Agent"
+    assert rows["103"]["assignee_name"] is None  # teammate 8 never synced
+    assert rows["101"]["awaiting_reply"] is False  # the agent answered last
+    assert rows["102"]["awaiting_reply"] is True
+    assert rows["104"]["awaiting_reply"] is True  # the customer wrote after the reply
+    assert rows["103"]["awaiting_reply"] is False  # no message at all
+    assert rows["104"]["last_customer_message_at"] == "2026-03-01T12:40:01Z"
+    assert rows["104"]["last_agent_reply_at"] == "2026-03-01T12:40:00Z"
+    detail = agent_client.get(f"/api/conversations/{inbox['refund'].id}").json()
+    assert (detail["assignee_name"], detail["awaiting_reply"]) == ("Ada Agent", False)
+
+
+def test_another_workspaces_teammate_names_no_assignee(agent_client, make_workspace, inbox):
+    other = make_workspace("Other company")
+    IntercomAdmin.objects.create(workspace=other.workspace, intercom_id="7", name="Not ours")
+    rows = agent_client.get("/api/conversations").json()["results"]
+    assert [row["assignee_name"] for row in rows] == [None, None, None]
 
 
 def test_assignee_me_is_the_members_intercom_teammate(client_for, owner, make_member, inbox):
@@ -103,7 +129,8 @@ def test_bad_filters_are_400(agent_client, inbox, query):
 
 def test_paginated_with_bounded_queries(agent_client, owner, django_assert_max_num_queries):
     for i in range(30):
-        make_conversation(owner, f"c{i}", minutes=i, messages=[("user", f"message {i}")])
+        make_conversation(owner, f"c{i}", minutes=i, assignee_id="7", messages=[("user", f"message {i}")])
+    IntercomAdmin.objects.create(workspace=owner.workspace, intercom_id="7", name="Ada Agent")
     with django_assert_max_num_queries(4):
         response = agent_client.get("/api/conversations", {"page_size": 10, "q": "message"})
     body = response.json()

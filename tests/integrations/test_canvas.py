@@ -2,7 +2,9 @@
 
 import json
 import types
+from pathlib import Path
 
+import jsonschema
 import pytest
 
 from apps.conversations.models import Conversation
@@ -72,9 +74,24 @@ def with_suggestions(monkeypatch):
     return module
 
 
+# Intercom's Canvas Kit reference (text, button, text area, divider) as a JSON Schema.
+CANVAS_KIT = json.loads((Path(__file__).parent / "canvas_kit_schema.json").read_text())
+HTML_ENTITY = "&(#[0-9]+|#x[0-9a-f]+|[a-z]+);"
+
+
+def assert_canvas_kit(canvas: dict) -> None:
+    """Valid for Canvas Kit, and no text component carries HTML (markup or entities): Intercom shows it raw."""
+    jsonschema.validate(canvas, CANVAS_KIT, cls=jsonschema.Draft202012Validator)
+    for component in canvas["canvas"]["content"]["components"]:
+        if component["type"] == "text":
+            assert "<" not in component["text"], component
+            assert not __import__("re").search(HTML_ENTITY, component["text"], flags=2), component
+
+
 def components(response) -> list[dict]:
     assert response.status_code == 200, response.content
     assert len(response.content) <= 64 * 1024
+    assert_canvas_kit(response.json())
     return response.json()["canvas"]["content"]["components"]
 
 
@@ -101,7 +118,7 @@ def test_initialize_shows_the_empty_state(post_canvas, conversation):
 
 def test_initialize_shows_the_latest_suggestions(post_canvas, conversation, with_suggestions):
     response = post_canvas(INIT, canvas_request())
-    assert "*Refunds*" in texts(response)
+    assert "**Refunds**" in texts(response)
     assert "A double charge is reversed automatically." in texts(response)
     assert button_ids(response)[:3] == ["send:11", "note:11", "dismiss:11"]
     [send] = [c for c in components(response) if c.get("id") == "send:11"]
@@ -245,3 +262,54 @@ def test_the_canvas_is_trimmed_to_fit_canvas_kits_limit():
     assert "send:0" in shown
     many = [{"id": i, "title": "t" * 2000, "body": "b" * 2000, "score": 0.5} for i in range(200)]
     assert len(json.dumps(suggestions_canvas(many)).encode()) <= CANVAS_MAX_BYTES
+
+
+def test_the_schema_refuses_what_canvas_kit_refuses():
+    """The schema is no rubber stamp: an unknown style, a button without an action, HTML-free but wrong types."""
+    good = suggestions_canvas(SUGGESTIONS)
+    assert_canvas_kit(good)
+    for bad in (
+        {"canvas": {"content": {"components": [{"type": "text", "text": "x", "style": "bold"}]}}},
+        {"canvas": {"content": {"components": [{"type": "button", "id": "b", "label": "Go"}]}}},
+        {"canvas": {"content": {"components": [{"type": "textarea", "id": "t", "error": "yes"}]}}},
+        {"canvas": {"content": {"components": []}}},
+    ):
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate(bad, CANVAS_KIT, cls=jsonschema.Draft202012Validator)
+    with pytest.raises(AssertionError):
+        assert_canvas_kit({"canvas": {"content": {"components": [{"type": "text", "text": "Settings &gt; Security"}]}}})
+
+
+def test_entry_html_becomes_canvas_kit_markdown():
+    """An entry's stored HTML reaches the sidebar as Markdown: entities decoded, bold and links kept, tags gone."""
+    entry = {
+        "id": 21,
+        "title": "Reset <b>your</b> password",
+        "body": (
+            "<p>Open Settings &gt; Security &amp; click <strong>Reset password</strong>; see "
+            '<a href="https://help.example.com/reset">the guide</a>.</p>'
+            "<ul><li>Check spam</li><li>Links expire in 1*2 hours</li></ul><script>alert(1)</script>"
+            '<a href="javascript:alert(1)">not a link</a>'
+        ),
+        "score": 0.8,
+    }
+    canvas = suggestions_canvas([entry])
+    assert_canvas_kit(canvas)
+    shown = [c["text"] for c in canvas["canvas"]["content"]["components"] if c["type"] == "text"]
+    assert "**Reset your password**" in shown
+    [body] = [t for t in shown if t.startswith("Open")]
+    assert body == (
+        "Open Settings > Security & click **Reset password**; see [the guide](https://help.example.com/reset).\n\n"
+        "- Check spam\n- Links expire in 1\\*2 hours\nnot a link"
+    )
+
+
+def test_a_cut_preview_leaves_no_half_link_or_open_bold():
+    from apps.integrations.canvas import _preview
+
+    text = "Read **the whole guide** at [the help centre](https://help.example.com/a/very/long/path) today."
+    for chars in range(10, len(text)):
+        preview = _preview(text, chars)
+        assert len(preview) <= chars
+        assert preview.count("**") % 2 == 0, preview
+        assert preview.count("[") == preview.count("](") == preview.count(")"), preview

@@ -6,6 +6,7 @@ bench/suggest_quality.py (the whole evaluation protocol, minutes; its code path 
 """
 
 import os
+import shutil
 import subprocess
 import sys
 import uuid
@@ -19,6 +20,7 @@ from psycopg2 import sql
 ROOT = Path(settings.BASE_DIR)
 
 BENCHES = {
+    "console": (["--loads", "1", "--messages", "2"], "webhook sent -> card visible"),
     "tasks": (["--samples", "5", "--soak", "10"], "duplicated effects: 0"),
     "webhook_ack": (["10", "inprocess"], "SQL statements per new delivery"),
     "realtime_e2e": (["--messages", "3", "--warmup", "1"], "TOTAL dispatch → received by subscriber"),
@@ -62,6 +64,8 @@ def _evaluation_data_missing() -> bool:
 def test_bench_runs_and_prints_its_figures(bench):
     if bench == "suggest_latency" and _evaluation_data_missing():
         pytest.skip("bench/suggest_latency.py draws its messages from ../shared/data/bitext, not beside this checkout")
+    if bench == "console" and not Path(shutil.which("chromium") or "/usr/bin/chromium").exists():
+        pytest.skip("bench/console.py drives Debian's chromium, not installed here")
     server = _server_url()
     arguments, expected = BENCHES[bench]
     # Unique per run: two suites on one PostgreSQL (two checkouts, CI beside a session) never share a database.

@@ -158,6 +158,8 @@ def test_accept_and_send_queues_the_reply_task(agent_client, suggested, connecte
     assert (reply.kind, reply.source, reply.source_id) == (kind, "suggestion", str(top.id))
     assert reply.body == top.body.strip()
     assert TaskRun.objects.get(name=SEND_REPLY).args == [reply.id]
+    assert response.json()["reply"]["id"] == reply.id
+    assert response.json()["reply"]["status"] in ("pending", "sent", "failed")
     # Asked again (a double click): no second reply.
     assert feedback(agent_client, top, action="accept", send_as=send_as).status_code == 200
     assert OutboundReply.objects.count() == 1
@@ -180,6 +182,19 @@ def test_accept_and_send_with_a_bad_request_id_queues_the_reply_under_a_fresh_on
     used = response["X-Request-ID"]
     assert used != request_id and len(used) == 32
     assert TaskRun.objects.get(name=SEND_REPLY).correlation_id == used
+
+
+def test_the_list_shows_how_a_sent_reply_went(agent_client, suggested, connected, django_assert_max_num_queries):
+    """Intercom's refusal reaches the agent: the suggestion carries its reply's status and error."""
+    conversation, (first, _second) = suggested
+    top = Suggestion.objects.get(message=first, rank=1)
+    assert feedback(agent_client, top, action="accept", send_as="reply").status_code == 200
+    OutboundReply.objects.update(status="failed", error="Intercom refused: body too long")
+    with django_assert_max_num_queries(5):
+        rows = agent_client.get(url_for(conversation), {"message": first.id}).json()["results"]
+    sent = next(row for row in rows if row["id"] == top.id)
+    assert (sent["reply"]["status"], sent["reply"]["error"]) == ("failed", "Intercom refused: body too long")
+    assert all(row["reply"] is None for row in rows if row["id"] != top.id)
 
 
 def test_feedback_on_another_workspaces_suggestion_is_404(other_owner_client, suggested):
