@@ -68,8 +68,11 @@ class TestConnectionApi:
         assert TOKEN not in text
         assert PUT["client_secret"] not in text
         assert not {"access_token", "client_secret"} & set(body)
-        # Sync of teammates is queued (an outbound call: never in the request).
-        assert TaskRun.objects.get().name == "apps.integrations.tasks.sync_admins"
+        # Sync of teammates and the first Help Center sync are queued (outbound calls: never in the request).
+        assert sorted(TaskRun.objects.values_list("name", flat=True)) == [
+            "apps.integrations.tasks.sync_admins",
+            "apps.knowledge.tasks.sync_help_center",
+        ]
 
     def test_secrets_are_encrypted_at_rest(self, owner_client):
         owner_client.put(URL, PUT, format="json")
@@ -84,6 +87,8 @@ class TestConnectionApi:
         response = owner_client.put(URL, PUT | {"app_id": "ownapp02", "region": "us"}, format="json")
         assert response.status_code == 200
         assert IntercomConnection.objects.get().app_id == "ownapp02"
+        # Only the first install starts a Help Center sync; a reconnection leaves it to the daily job.
+        assert TaskRun.objects.filter(name="apps.knowledge.tasks.sync_help_center").count() == 1
 
     @pytest.mark.parametrize(
         ("change", "field"),
