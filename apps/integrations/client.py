@@ -170,6 +170,7 @@ class IntercomClient:
         self.requests = 0
         self.rate_limited = 0
         self.paced_seconds = 0.0
+        self.rate_limit: int | None = None
         self.rate_remaining: int | None = None
         self.rate_reset: float | None = None
         self._headers = {
@@ -272,7 +273,9 @@ class IntercomClient:
         """Before a call: wait out a nearly spent rate-limit window, or raise IntercomPaced when it is too far."""
         if self.pace_floor is None or self.rate_remaining is None or self.rate_reset is None:
             return
-        if self.rate_remaining >= self.pace_floor:
+        # A small window (a trial app's) must not be paced on every call: the floor is at most a fifth of it.
+        floor = min(self.pace_floor, self.rate_limit // 5) if self.rate_limit else self.pace_floor
+        if self.rate_remaining >= floor:
             return
         wait = self.rate_reset - time.time()
         if wait <= 0:
@@ -291,6 +294,9 @@ class IntercomClient:
 
     def _note_rate_limit(self, response: urllib3.BaseHTTPResponse) -> None:
         remaining, reset = response.headers.get("X-RateLimit-Remaining"), response.headers.get("X-RateLimit-Reset")
+        limit = response.headers.get("X-RateLimit-Limit")
+        if limit and limit.strip().isdigit():
+            self.rate_limit = int(limit)
         if remaining and remaining.strip().isdigit():
             self.rate_remaining = int(remaining)
         if reset and reset.strip().isdigit():

@@ -224,6 +224,7 @@ class SyncRun(models.Model):
     rate_limited = models.PositiveIntegerField(default=0, help_text="429 answers seen.")
     paced_seconds = models.FloatField(default=0.0, help_text="Time waited for Intercom's rate limit to reset.")
     # Intercom's rate-limit window as the last call saw it, handed from one page task to the next.
+    rate_limit = models.IntegerField(null=True, blank=True)
     rate_remaining = models.IntegerField(null=True, blank=True)
     rate_reset = models.FloatField(null=True, blank=True, help_text="Epoch seconds when the window resets.")
     tasks = models.PositiveIntegerField(default=0, help_text="Page tasks run.")

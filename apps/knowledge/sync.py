@@ -163,7 +163,7 @@ def _client(connection, run: SyncRun) -> IntercomClient:
         max_pace_wait=settings.CUE_SYNC_MAX_INLINE_WAIT_SECONDS,
         pace_reserve=settings.CUE_SYNC_TASK_RESERVE_SECONDS,
     )
-    client.rate_remaining, client.rate_reset = run.rate_remaining, run.rate_reset
+    client.rate_limit, client.rate_remaining, client.rate_reset = run.rate_limit, run.rate_remaining, run.rate_reset
     return client
 
 
@@ -172,7 +172,7 @@ def _client_done(run: SyncRun, client: IntercomClient) -> None:
     run.requests += client.requests
     run.rate_limited += client.rate_limited
     run.paced_seconds += client.paced_seconds
-    run.rate_remaining, run.rate_reset = client.rate_remaining, client.rate_reset
+    run.rate_limit, run.rate_remaining, run.rate_reset = client.rate_limit, client.rate_remaining, client.rate_reset
 
 
 def _time_is_short() -> bool:

@@ -98,6 +98,7 @@ class Migration(migrations.Migration):
                     "paced_seconds",
                     models.FloatField(default=0.0, help_text="Time waited for Intercom's rate limit to reset."),
                 ),
+                ("rate_limit", models.IntegerField(blank=True, null=True)),
                 ("rate_remaining", models.IntegerField(blank=True, null=True)),
                 (
                     "rate_reset",
