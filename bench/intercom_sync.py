@@ -170,13 +170,21 @@ def run(articles: int, conversations: int, baseline: int, limit: int, window: in
 
             standin = IntercomStandIn(server=server, rate_limit=limit, window_seconds=window).install()
             standin_fill(standin, articles, conversations, seed=1)
-            paced = drive(handler, sns, workspace_id=workspace("Paced"), articles=True, history_days=30)
             print(
                 f"intercom sync ({STAGE} handler, 30 s Lambda context): {articles} articles, "
                 f"{conversations} closed conversations, stand-in limit {limit} calls / {window} s"
             )
+            paced = workspace("Paced")
             floor = settings.CUE_SYNC_RATE_FLOOR
-            report(f"PACED (CUE_SYNC_RATE_FLOOR={floor})", paced, limit, window, standin.served_429)
+            served = standin.served_429
+            result = drive(handler, sns, workspace_id=paced, articles=True, history_days=None)
+            report(f"HELP CENTER SYNC (pacing on, floor {floor})", result, limit, window, standin.served_429 - served)
+            served = standin.served_429
+            result = drive(handler, sns, workspace_id=paced, articles=True, history_days=None)
+            report("HELP CENTER RE-SYNC, nothing changed", result, limit, window, standin.served_429 - served)
+            served = standin.served_429
+            result = drive(handler, sns, workspace_id=paced, articles=False, history_days=30)
+            report(f"HISTORY IMPORT (pacing on, floor {floor})", result, limit, window, standin.served_429 - served)
 
             server.clear()
             standin = IntercomStandIn(server=server, rate_limit=limit, window_seconds=window).install()
