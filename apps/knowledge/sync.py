@@ -55,6 +55,8 @@ ERROR_LOG_MAX = 20
 ARTICLES_EVERY = timedelta(hours=24)
 
 _WORDS = re.compile(r"[^\w]+")
+_GREETINGS = frozenset({"hi", "hello", "hey", "dear", "morning", "good", "hiya", "bonjour", "hallo", "hola"})
+_SIGN_OFFS = frozenset({"cheers", "best", "regards", "kind", "thanks", "thank", "warm", "all", "talk", "speak"})
 _HREF = re.compile(r"""(href\s*=\s*)(["'])(.*?)\2""", re.IGNORECASE)
 
 
@@ -448,8 +450,15 @@ def conversation_import(*, run: SyncRun, data) -> None:
 
 
 def reply_text_key(text: str) -> tuple[str, int]:
-    """A reply's identity across conversations (case, spacing and punctuation aside) and its word count."""
-    words = _WORDS.sub(" ", html_to_text(text).lower()).split()
+    """A reply's identity across conversations and its word count: case, spacing and punctuation aside, and
+    without a short greeting or sign-off line ("Hi Rose," / "Cheers, Cordelia"), which names who it was for."""
+    lines = [_WORDS.sub(" ", line.lower()).split() for line in html_to_text(text).splitlines()]
+    lines = [words for words in lines if words]
+    if len(lines) > 1 and len(lines[0]) <= 4 and lines[0][0] in _GREETINGS:
+        lines = lines[1:]
+    if len(lines) > 1 and len(lines[-1]) <= 4 and lines[-1][0] in _SIGN_OFFS:
+        lines = lines[:-1]
+    words = [word for line in lines for word in line]
     return hashlib.sha256(" ".join(words).encode()).hexdigest(), len(words)
 
 

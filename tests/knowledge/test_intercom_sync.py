@@ -91,6 +91,10 @@ def help_center(standin: IntercomStandIn) -> dict:
     return items
 
 
+def many_articles(count: int) -> list[dict]:
+    return [article(f"Article number {n}", f"<p>Body of article {n}, a few words.</p>") for n in range(count)]
+
+
 def synced(workspace_id: int) -> dict[str, Entry]:
     return {e.title: e for e in Entry.objects.filter(workspace_id=workspace_id, source=sync.ARTICLE_SOURCE)}
 
@@ -219,14 +223,15 @@ def test_a_429_and_a_page_that_fails_once_are_ridden_out(connection, standin, fa
 def test_pacing_slows_down_before_a_429(connection, standin, fast, run_sync):
     """With few calls left in Intercom's window the next waits for its reset: no 429 at all."""
     fast.CUE_SYNC_RATE_FLOOR = 2
-    standin.rate_limit, standin.window_seconds = 3, 1
-    standin.add_articles(*[article(f"Article number {n}", f"<p>Body of article {n} words.</p>") for n in range(8)])
+    standin.rate_limit, standin.window_seconds = 10, 2
+    standin.add_articles(*many_articles(30))
     [run] = run_sync(articles=True)
     run.refresh_from_db()
     assert run.status == SyncStatus.SUCCEEDED
+    assert run.requests >= 15, "more calls than one window holds"
     assert standin.served_429 == 0 and run.rate_limited == 0
     assert run.paced_seconds > 0
-    assert Entry.objects.count() == 8
+    assert Entry.objects.count() == 30
 
 
 def test_a_far_reset_parks_the_run_and_the_job_resumes_it(
@@ -235,8 +240,8 @@ def test_a_far_reset_parks_the_run_and_the_job_resumes_it(
     """A reset further away than a task may wait parks the run; apps.knowledge.jobs.intercom_sync resumes it."""
     fast.CUE_SYNC_RATE_FLOOR = 2
     fast.CUE_SYNC_MAX_INLINE_WAIT_SECONDS = 0
-    standin.rate_limit, standin.window_seconds = 3, 1
-    help_center(standin)
+    standin.rate_limit, standin.window_seconds = 10, 2
+    standin.add_articles(*many_articles(30))
     [run] = run_sync(articles=True)
     run.refresh_from_db()
     assert run.status == SyncStatus.WAITING and run.resume_at is not None
@@ -251,7 +256,8 @@ def test_a_far_reset_parks_the_run_and_the_job_resumes_it(
         assert result["resumed"] == 0 or run.status == SyncStatus.WAITING
         time.sleep(max(0.0, run.resume_at.timestamp() - time.time()) + 0.05)
     assert run.status == SyncStatus.SUCCEEDED
-    assert len(synced(connection.workspace_id)) == 4
+    assert len(synced(connection.workspace_id)) == 30
+    assert standin.served_429 == 0
 
 
 def test_the_job_syncs_each_connected_help_center_daily(connection, standin, fast, django_capture_on_commit_callbacks):  # noqa: E501
@@ -279,9 +285,10 @@ def history(standin: IntercomStandIn, *, recent: int) -> dict:
         ],  # fmt: skip
         "warehouse": [
             closed_conversation(
-                [(f"<p>When will my parcel {n} leave your warehouse?</p>", WAREHOUSE)], updated_at=recent - 10 - n
+                [(f"<p>When will my parcel {n} leave your warehouse?</p>", f"<p>Hi {name},</p>{WAREHOUSE}<p>Best</p>")],
+                updated_at=recent - 10 - n,
             )
-            for n in range(4)
+            for n, name in enumerate(["Rose", "Ana", "Li", "Bo"])
         ],
         "gap": [
             closed_conversation(
