@@ -220,44 +220,65 @@ def test_a_429_and_a_page_that_fails_once_are_ridden_out(connection, standin, fa
     assert standin.calls_to("GET /articles?page=2") == 2
 
 
-def test_pacing_slows_down_before_a_429(connection, standin, fast, run_sync):
+@pytest.fixture
+def window_waits(monkeypatch, standin) -> list[float]:
+    """The sync's waits for Intercom's window: recorded, and the stand-in's window rolls instead of sleeping."""
+    waits: list[float] = []
+
+    def wait(seconds: float) -> None:
+        waits.append(seconds)
+        standin.roll_window()
+
+    class Client(sync.IntercomClient):
+        @classmethod
+        def for_connection(cls, connection, **kwargs):
+            return super().for_connection(connection, sleep=wait, **kwargs)
+
+    monkeypatch.setattr(sync, "IntercomClient", Client)
+    return waits
+
+
+def test_pacing_slows_down_before_a_429(connection, standin, fast, run_sync, window_waits):
     """With few calls left in Intercom's window the next waits for its reset: no 429 at all."""
     fast.CUE_SYNC_RATE_FLOOR = 2
-    standin.rate_limit, standin.window_seconds = 10, 2
+    fast.CUE_SYNC_MAX_INLINE_WAIT_SECONDS = 120
+    standin.rate_limit, standin.window_seconds = 10, 60  # a window that never rolls over by itself here
     standin.add_articles(*many_articles(30))
     [run] = run_sync(articles=True)
     run.refresh_from_db()
     assert run.status == SyncStatus.SUCCEEDED
-    assert run.requests >= 15, "more calls than one window holds"
+    assert run.requests == 15, "more calls than one window holds"
     assert standin.served_429 == 0 and run.rate_limited == 0
-    assert run.paced_seconds > 0
+    assert len(window_waits) == 1 and 50 < window_waits[0] <= 60, "one wait, after 9 calls, for the window's reset"
+    assert run.paced_seconds == pytest.approx(window_waits[0])
     assert Entry.objects.count() == 30
 
 
 def test_a_far_reset_parks_the_run_and_the_job_resumes_it(
-    connection, standin, fast, run_sync, django_capture_on_commit_callbacks
-):  # noqa: E501
+    connection, standin, fast, run_sync, window_waits, django_capture_on_commit_callbacks
+):
     """A reset further away than a task may wait parks the run; apps.knowledge.jobs.intercom_sync resumes it."""
     fast.CUE_SYNC_RATE_FLOOR = 2
-    fast.CUE_SYNC_MAX_INLINE_WAIT_SECONDS = 0
-    standin.rate_limit, standin.window_seconds = 10, 2
+    fast.CUE_SYNC_MAX_INLINE_WAIT_SECONDS = 5
+    standin.rate_limit, standin.window_seconds = 10, 60
     standin.add_articles(*many_articles(30))
     [run] = run_sync(articles=True)
     run.refresh_from_db()
     assert run.status == SyncStatus.WAITING and run.resume_at is not None
-    assert standin.served_429 == 0
-    time.sleep(max(0.0, run.resume_at.timestamp() - time.time()) + 0.05)  # the window really resets
-    for _ in range(10):
+    assert (run.done, run.requests) == (18, 9), "parked before the 10th call, with 9 pages done"
+    for _ in range(5):
+        # The reset passes: Intercom's window rolls, and the job (run at any later minute) resumes the run.
+        standin.roll_window()
+        past = run.resume_at - timedelta(minutes=2)
+        SyncRun.objects.filter(pk=run.pk).update(resume_at=past, rate_reset=past.timestamp())
         with django_capture_on_commit_callbacks(execute=True):
-            result = jobs.intercom_sync({}, None)
+            assert jobs.intercom_sync({}, None)["resumed"] == 1
         run.refresh_from_db()
         if run.status != SyncStatus.WAITING:
             break
-        assert result["resumed"] == 0 or run.status == SyncStatus.WAITING
-        time.sleep(max(0.0, run.resume_at.timestamp() - time.time()) + 0.05)
     assert run.status == SyncStatus.SUCCEEDED
     assert len(synced(connection.workspace_id)) == 30
-    assert standin.served_429 == 0
+    assert standin.served_429 == 0 and window_waits == []
 
 
 def test_the_job_syncs_each_connected_help_center_daily(connection, standin, fast, django_capture_on_commit_callbacks):  # noqa: E501
@@ -424,6 +445,17 @@ def test_sync_without_a_connection_is_409(owner_client):
     assert response.status_code == 409
     assert response.json()["error"]["code"] == "not_connected"
     assert not SyncRun.objects.exists()
+
+
+def test_a_disabled_connection_syncs_nothing(connection, owner_client, standin, django_capture_on_commit_callbacks):
+    """A connection taken over or no longer proven routes and calls nothing: 409, and the daily job skips it."""
+    connection.disabled_at = timezone.now()
+    connection.save(update_fields=["disabled_at"])
+    response = owner_client.post(SYNC_URL, {"articles": True}, format="json")
+    assert response.status_code == 409 and response.json()["error"]["code"] == "not_connected"
+    with django_capture_on_commit_callbacks(execute=True):
+        assert jobs.intercom_sync({}, None)["started"] == 0
+    assert not SyncRun.objects.exists() and standin.calls == []
 
 
 def test_one_run_of_a_kind_at_a_time(connection, owner_client, owner):
