@@ -18,15 +18,21 @@ _BLOCK_TAGS = frozenset({
 _SKIPPED_TAGS = frozenset({"script", "style", "template", "head", "title", "noscript"})
 _SPACES = re.compile(r"[ \t\r\f\v\u00a0]+")
 _BLANK_LINES = re.compile(r"\n{3,}")
+_LINK = re.compile(r"^(https?://|mailto:)", re.IGNORECASE)
 
 
 class _TextCollector(HTMLParser):
-    def __init__(self) -> None:
+    def __init__(self, *, keep_links: bool = False) -> None:
         super().__init__(convert_charrefs=True)
         self.parts: list[str] = []
         self._skipping = 0
+        self._keep_links = keep_links
+        self._links: list[tuple[str, int]] = []  # open <a>: its URL, and where its text starts in parts
 
     def handle_starttag(self, tag, attrs):
+        if tag == "a" and self._keep_links:
+            href = (dict(attrs).get("href") or "").strip()
+            self._links.append((href if _LINK.match(href) else "", len(self.parts)))
         if tag in _SKIPPED_TAGS:
             self._skipping += 1
         elif tag in _BLOCK_TAGS:
@@ -44,6 +50,11 @@ class _TextCollector(HTMLParser):
             self.handle_starttag(tag, attrs)
 
     def handle_endtag(self, tag):
+        if tag == "a" and self._links:
+            href, start = self._links.pop()
+            text = "".join(self.parts[start:]).strip()
+            if href and href.rstrip("/") != text.rstrip("/"):
+                self.parts.append(f" ({href})" if text else href)
         if tag in _SKIPPED_TAGS:
             self._skipping = max(0, self._skipping - 1)
         elif tag in _BLOCK_TAGS:
@@ -54,12 +65,16 @@ class _TextCollector(HTMLParser):
             self.parts.append(data)
 
 
-def html_to_text(html: str | None) -> str:
+def html_to_text(html: str | None, *, keep_links: bool = False) -> str:
     """Readable text of an HTML fragment (or of plain text): block elements become line breaks (a paragraph
-    keeps its blank line), entities decoded, scripts and styles dropped, an image's alt text kept."""
+    keeps its blank line), entities decoded, scripts and styles dropped, an image's alt text kept.
+
+    keep_links: a link's absolute URL follows its text ("our guide (https://...)"), so text sent from it
+    (a help article's) still leads where the link did.
+    """
     if not html:
         return ""
-    collector = _TextCollector()
+    collector = _TextCollector(keep_links=keep_links)
     collector.feed(html)
     collector.close()
     lines = [_SPACES.sub(" ", line).strip() for line in "".join(collector.parts).split("\n")]

@@ -363,6 +363,18 @@ INTERCOM_WEBHOOK_MAX_BYTES = int(os.environ.get("INTERCOM_WEBHOOK_MAX_BYTES", st
 # Rows one upload to POST /api/knowledge/import may carry (a Lambda request has 30 s);
 # larger files go through `manage.py import_knowledge`.
 CUE_KNOWLEDGE_IMPORT_MAX_ROWS = int(os.environ.get("CUE_KNOWLEDGE_IMPORT_MAX_ROWS", "5000"))
+# Intercom sync and history import (apps.knowledge.sync): items per page task, the most days of history
+# one import may read, how many conversations a reply must recur in to become a proposed entry, and pacing:
+# with fewer than CUE_SYNC_RATE_FLOOR calls left in Intercom's window the next call waits for its reset
+# (in the invocation when the wait is short, else the run parks and the intercom_sync job resumes it).
+CUE_SYNC_ARTICLES_PER_PAGE = int(os.environ.get("CUE_SYNC_ARTICLES_PER_PAGE", "50"))
+CUE_SYNC_CONVERSATIONS_PER_PAGE = int(os.environ.get("CUE_SYNC_CONVERSATIONS_PER_PAGE", "20"))
+CUE_SYNC_HISTORY_MAX_DAYS = int(os.environ.get("CUE_SYNC_HISTORY_MAX_DAYS", "365"))
+CUE_SYNC_PROPOSAL_MIN_CONVERSATIONS = int(os.environ.get("CUE_SYNC_PROPOSAL_MIN_CONVERSATIONS", "3"))
+CUE_SYNC_RATE_FLOOR = int(os.environ.get("CUE_SYNC_RATE_FLOOR", "20"))
+CUE_SYNC_MAX_INLINE_WAIT_SECONDS = float(os.environ.get("CUE_SYNC_MAX_INLINE_WAIT_SECONDS", "10"))
+# A task stops taking items with less than this left in its invocation and hands the rest to the next task.
+CUE_SYNC_TASK_RESERVE_SECONDS = float(os.environ.get("CUE_SYNC_TASK_RESERVE_SECONDS", "12"))
 
 # ------------------------------------------------------------------------------
 # Email

@@ -84,6 +84,22 @@ def _digest(other: Membership) -> str:
     return "2001-02-03"
 
 
+def _proposal(other: Membership) -> dict:
+    from apps.knowledge.models import EntryProposal
+
+    proposal = EntryProposal.objects.create(
+        workspace=other.workspace, text_key="b" * 64, title="secret-b proposal", body_html="<p>b</p>", body_text="b"
+    )
+    return {"proposal_id": proposal.id}
+
+
+def _sync_run(other: Membership) -> str:
+    from apps.knowledge.models import SyncRun
+
+    SyncRun.objects.create(workspace=other.workspace, kind="history", last_error="secret-b sync error")
+    return "secret-b sync error"
+
+
 # url name -> (make an object in the other workspace and return the url kwargs, methods to try)
 OBJECT_CASES: dict[str, tuple[Callable[[Membership], dict], list[str]]] = {
     "member-detail": (_member, ["patch", "delete"]),
@@ -93,6 +109,8 @@ OBJECT_CASES: dict[str, tuple[Callable[[Membership], dict], list[str]]] = {
     "conversation-suggestions": (_conversation, ["get"]),
     "suggestion-feedback": (_suggestion, ["post"]),
     "knowledge-entry-detail": (_entry, ["get", "patch", "delete"]),
+    "knowledge-proposal-accept": (_proposal, ["post"]),
+    "knowledge-proposal-dismiss": (_proposal, ["post"]),
 }
 
 # list url name -> (make an object in the other workspace, return a value that must not appear in the body)
@@ -103,6 +121,8 @@ LIST_CASES: dict[str, Callable[[Membership], str]] = {
     "knowledge-gap-list": _gap,
     "knowledge-entry-list": lambda other: _entry(other) and "secret-b entry",
     "digest-list": lambda other: _digest(other),
+    "knowledge-proposal-list": lambda other: _proposal(other) and "secret-b proposal",
+    "intercom-sync": _sync_run,
 }
 
 # Paths with parameters that are not workspace objects (documented here so the check stays exhaustive).

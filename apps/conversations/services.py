@@ -128,7 +128,7 @@ def is_agent_reply(message: Message) -> bool:
 
 @transaction.atomic
 def conversation_upsert_from_intercom(
-    *, workspace_id: int, data: ConversationData, event_at: datetime | None = None
+    *, workspace_id: int, data: ConversationData, event_at: datetime | None = None, live: bool = True
 ) -> UpsertResult:
     """Mirror one event's view of a conversation.
 
@@ -136,6 +136,8 @@ def conversation_upsert_from_intercom(
     (by Intercom's updated_at, then the event's own time), so a late or repeated event never rolls
     it back. Messages are added once each whatever the order; a NEW customer message dispatches
     the suggestion step, a NEW agent reply the learning from it (both after commit, through the task ledger).
+    `live=False` (imported history) dispatches neither: nobody waits for suggestions on a closed
+    conversation, and the importer learns from its new messages itself.
     """
     conversation, created = _lock_or_create(workspace_id=workspace_id, data=data, event_at=event_at)
     state_applied = created
@@ -173,12 +175,12 @@ def conversation_upsert_from_intercom(
     if fields:
         conversation.save(update_fields=[*fields, "updated_at"])
 
-    triggers = [m.id for m in new_messages if is_suggestion_trigger(m)]
+    triggers = [m.id for m in new_messages if is_suggestion_trigger(m)] if live else []
     for message_id in triggers:
         task_dispatch(
             task=SUGGEST_REPLIES_TASK, args=[message_id], workspace_id=workspace_id, callback=PUBLISH_EVENT_TASK
         )
-    replies = [m.id for m in new_messages if is_agent_reply(m)]
+    replies = [m.id for m in new_messages if is_agent_reply(m)] if live else []
     for message_id in replies:
         task_dispatch(task=LEARN_FROM_REPLY_TASK, args=[message_id], workspace_id=workspace_id)
     logger.info(

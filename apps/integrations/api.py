@@ -12,9 +12,12 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.accounts.permissions import IsManager, membership_of, workspace_of
+from apps.accounts.permissions import IsManager, IsManagerOrReadOnly, membership_of, workspace_of
 from apps.integrations import selectors, services
 from apps.integrations.models import IntercomConnection, Region
+from apps.knowledge import selectors as knowledge_selectors
+from apps.knowledge import sync as knowledge_sync
+from apps.knowledge.models import SyncRun
 from project.api import error_body
 
 APP_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
@@ -201,3 +204,95 @@ class IntercomOAuthCallbackApi(APIView):
 def _back_to_console(params: dict) -> HttpResponseRedirect:
     base = settings.INTERCOM_OAUTH_RETURN_URL
     return HttpResponseRedirect(f"{base}{'&' if '?' in base else '?'}{urlencode(params)}")
+
+
+# ------------------------------------------------------------------------------
+# Help Center sync and history import (the runs live in apps.knowledge)
+# ------------------------------------------------------------------------------
+class SyncRunOutputSerializer(serializers.ModelSerializer):
+    rate = serializers.SerializerMethodField(help_text="Items (articles or conversations) per second so far.")
+    eta_seconds = serializers.SerializerMethodField(help_text="Seconds left at that rate; null when unknown.")
+
+    class Meta:
+        model = SyncRun
+        fields = [
+            "id",
+            "kind",
+            "status",
+            "done",
+            "total",
+            "errors",
+            "rate",
+            "eta_seconds",
+            "pages",
+            "tasks",
+            "requests",
+            "rate_limited",
+            "paced_seconds",
+            "resume_at",
+            "counts",
+            "params",
+            "error_log",
+            "last_error",
+            "created_at",
+            "updated_at",
+            "finished_at",
+        ]
+
+    def get_rate(self, run: SyncRun) -> float:
+        return knowledge_sync.run_progress(run)["rate"]
+
+    def get_eta_seconds(self, run: SyncRun) -> float | None:
+        return knowledge_sync.run_progress(run)["eta_seconds"]
+
+
+class IntercomSyncApi(APIView):
+    """GET: any member sees the latest runs with their progress. POST: an owner or admin starts one or both."""
+
+    permission_classes = [IsManagerOrReadOnly]
+
+    class SyncStartInputSerializer(serializers.Serializer):
+        articles = serializers.BooleanField(default=False, help_text="Sync the Help Center's articles.")
+        history_days = serializers.IntegerField(
+            min_value=1,
+            max_value=settings.CUE_SYNC_HISTORY_MAX_DAYS,
+            required=False,
+            allow_null=True,
+            default=None,
+            help_text="Import the closed conversations of the last N days.",
+        )
+
+        def validate(self, attrs):
+            if not attrs["articles"] and not attrs["history_days"]:
+                raise serializers.ValidationError("Ask for articles, history_days, or both.")
+            return attrs
+
+    class SyncStartOutputSerializer(serializers.Serializer):
+        runs = SyncRunOutputSerializer(many=True)
+
+    @extend_schema(responses=SyncRunOutputSerializer(many=True))
+    def get(self, request):
+        runs = knowledge_selectors.sync_run_list(workspace_id=workspace_of(request).id)
+        return Response({"results": SyncRunOutputSerializer(runs, many=True).data})
+
+    @extend_schema(request=SyncStartInputSerializer, responses={202: SyncStartOutputSerializer})
+    def post(self, request):
+        data = self.SyncStartInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            runs = knowledge_sync.sync_start(
+                workspace_id=workspace_of(request).id,
+                articles=data.validated_data["articles"],
+                history_days=data.validated_data["history_days"],
+                started_by_id=membership_of(request).id,
+            )
+        except knowledge_sync.NotConnected:
+            return Response(
+                error_body("not_connected", "Connect Intercom first: there is nothing to sync from."),
+                status=status.HTTP_409_CONFLICT,
+            )
+        except knowledge_sync.RunInProgress as exc:
+            return Response(
+                error_body("run_in_progress", str(exc), {"run": [str(exc.run.id)]}), status=status.HTTP_409_CONFLICT
+            )
+        return Response({"runs": SyncRunOutputSerializer(runs, many=True).data}, status=status.HTTP_202_ACCEPTED)

@@ -61,6 +61,19 @@ class IntercomRateLimited(IntercomError):
         self.retry_after = retry_after
 
 
+class IntercomPaced(IntercomError):
+    """Intercom's rate-limit window is nearly spent and resets later than this invocation can wait: stop here.
+
+    Raised before a call is made (nothing was sent), so the caller parks its work until `resume_at` (epoch).
+    """
+
+    retryable = True
+
+    def __init__(self, message: str, *, resume_at: float, **kwargs):
+        super().__init__(message, **kwargs)
+        self.resume_at = resume_at
+
+
 class IntercomServerError(IntercomError):
     retryable = True
 
@@ -134,6 +147,9 @@ class IntercomClient:
         max_retry_wait: float | None = None,
         sleep: Callable[[float], None] = time.sleep,
         http: urllib3.PoolManager | None = None,
+        pace_floor: int | None = None,
+        max_pace_wait: float = 0.0,
+        pace_reserve: float = 0.0,
     ):
         self.base_url = base_url.rstrip("/")
         self.api_version = api_version
@@ -144,6 +160,19 @@ class IntercomClient:
         )
         self._sleep = sleep
         self._http = http or _http()
+        # Pacing (long syncs): with fewer than `pace_floor` calls left in Intercom's window, wait for its reset
+        # before the next call (here when it is at most `max_pace_wait` away and the invocation keeps
+        # `pace_reserve` seconds, else IntercomPaced), so the limit slows the work down before any 429.
+        self.pace_floor = pace_floor
+        self.max_pace_wait = max_pace_wait
+        self.pace_reserve = pace_reserve
+        # What the calls cost, for progress reports: requests made, 429s seen, seconds waited for the window.
+        self.requests = 0
+        self.rate_limited = 0
+        self.paced_seconds = 0.0
+        self.rate_limit: int | None = None
+        self.rate_remaining: int | None = None
+        self.rate_reset: float | None = None
         self._headers = {
             "Authorization": f"Bearer {access_token}",
             "Accept": "application/json",
@@ -195,6 +224,21 @@ class IntercomClient:
         """Create the tag, or find it: Intercom answers with the existing tag of that name."""
         return self.request("POST", "/tags", json={"name": name})
 
+    def list_articles(self, *, page: int, per_page: int) -> dict:
+        """One page of the Help Center's articles: {"pages": {"page", "per_page", "total_pages", "next"?},
+        "total_count", "data": [article...]}, newest edit first (API 2.x; per_page at most 250)."""
+        return self.request("GET", "/articles", params={"page": page, "per_page": per_page})
+
+    def search_conversations(self, *, query: dict, per_page: int, starting_after: str = "") -> dict:
+        """One page of a conversation search: {"conversations", "total_count", "pages": {"next": {"starting_after"}}}.
+
+        A search is a read, so it is safe to repeat after a timeout.
+        """
+        pagination: dict = {"per_page": per_page}
+        if starting_after:
+            pagination["starting_after"] = starting_after
+        return self.request("POST", "/conversations/search", json={"query": query, "pagination": pagination})
+
     # --------------------------------------------------------------------------
     # Transport
     # --------------------------------------------------------------------------
@@ -205,6 +249,7 @@ class IntercomClient:
         url = f"{self.base_url}{path}" + (f"?{urlencode(params)}" if params else "")
         attempt = 0
         while True:
+            self._pace()
             error = self._attempt(method, url, json=json)
             if isinstance(error, dict):
                 return error
@@ -221,9 +266,44 @@ class IntercomClient:
                 extra={"path": path, "status": error.status, "attempt": attempt + 1, "wait_seconds": round(wait, 3)},
             )
             self._sleep(wait)
+            self.rate_remaining = None  # the wait was for the window's reset: pacing need not wait for it again
             attempt += 1
 
+    def _pace(self) -> None:
+        """Before a call: wait out a nearly spent rate-limit window, or raise IntercomPaced when it is too far."""
+        if self.pace_floor is None or self.rate_remaining is None or self.rate_reset is None:
+            return
+        # A small window (a trial app's) must not be paced on every call: the floor is at most a fifth of it.
+        floor = min(self.pace_floor, self.rate_limit // 5) if self.rate_limit else self.pace_floor
+        if self.rate_remaining >= floor:
+            return
+        wait = self.rate_reset - time.time()
+        if wait <= 0:
+            self.rate_remaining = None
+            return
+        remaining = remaining_seconds()
+        if wait > self.max_pace_wait or (remaining is not None and remaining - wait < self.pace_reserve):
+            raise IntercomPaced(
+                f"{self.rate_remaining} calls left in Intercom's window; it resets in {wait:.1f}s",
+                resume_at=self.rate_reset,
+            )
+        logger.info("intercom pacing", extra={"wait_seconds": round(wait, 3), "rate_remaining": self.rate_remaining})
+        self._sleep(wait)
+        self.paced_seconds += wait
+        self.rate_remaining = None
+
+    def _note_rate_limit(self, response: urllib3.BaseHTTPResponse) -> None:
+        remaining, reset = response.headers.get("X-RateLimit-Remaining"), response.headers.get("X-RateLimit-Reset")
+        limit = response.headers.get("X-RateLimit-Limit")
+        if limit and limit.strip().isdigit():
+            self.rate_limit = int(limit)
+        if remaining and remaining.strip().isdigit():
+            self.rate_remaining = int(remaining)
+        if reset and reset.strip().isdigit():
+            self.rate_reset = float(reset)
+
     def _attempt(self, method: str, url: str, *, json: Any) -> dict | IntercomError:
+        self.requests += 1
         try:
             response = self._http.request(method, url, json=json, headers=self._headers, timeout=self.timeout)
         except ConnectTimeoutError as exc:  # also a refused connection or an unknown host (NewConnectionError)
@@ -234,6 +314,7 @@ class IntercomClient:
         except HTTPError as exc:
             return IntercomTimeout(f"The connection to Intercom failed mid-request: {exc}")
         status = response.status
+        self._note_rate_limit(response)
         if status < 400:
             if not response.data:
                 return {}
@@ -249,6 +330,7 @@ class IntercomClient:
         if status == 404:
             return IntercomNotFound(f"Not found in Intercom (404): {message or url}", **details)
         if status == 429:
+            self.rate_limited += 1
             wait = retry_after_seconds(response)
             return IntercomRateLimited(f"Intercom's rate limit was hit (429): {message}", retry_after=wait, **details)
         if status >= 500:

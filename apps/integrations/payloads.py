@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from apps.conversations.data import ConversationData, MessageData
+from project.html import html_to_text
 from project.parsers import JSONDocumentError, json_loads
 
 # The topics Cue mirrors; Intercom may send others an app subscribed to, which are acknowledged and dropped.
@@ -43,6 +44,8 @@ _PART_KINDS = {
     "unsnoozed": "unsnooze",
     "timer_unsnooze": "unsnooze",
 }
+# Teammate-only part types: their text is internal, never what the customer read.
+_INTERNAL_PART_TYPES = frozenset({"note", "note_and_reopen"})
 _STATES = frozenset({"open", "closed", "snoozed"})
 _APP_HOSTS = {"us": "app.intercom.com", "eu": "app.eu.intercom.com", "au": "app.au.intercom.com"}
 
@@ -109,6 +112,18 @@ def _author(author: Any) -> tuple[str, str, str]:
     return _text(author.get("type")), _text(author.get("id")), _text(author.get("name"))
 
 
+def part_kind(part_type: str, body: str) -> str:
+    """Cue's kind of a part: an action part that carries text (reply-and-close, reply-and-assign...) is a comment.
+
+    Intercom delivers a reply the teammate sent while closing, assigning, opening or snoozing the
+    conversation as a part of that action's type with the reply as its body; the customer reads it
+    like any comment, so learning, previews and history must too. Notes stay notes.
+    """
+    if part_type not in _INTERNAL_PART_TYPES and part_type != "comment" and body and html_to_text(body):
+        return "comment"
+    return _PART_KINDS.get(part_type, part_type or "unknown")
+
+
 def _parts(item: dict) -> list[MessageData]:
     container = item.get("conversation_parts")
     parts = container.get("conversation_parts") if isinstance(container, dict) else container
@@ -117,15 +132,15 @@ def _parts(item: dict) -> list[MessageData]:
         if not isinstance(part, dict) or not _text(part.get("id")):
             continue
         author_type, author_id, author_name = _author(part.get("author"))
-        part_type = _text(part.get("part_type"))
+        body = _text(part.get("body"))
         messages.append(
             MessageData(
                 intercom_part_id=_text(part["id"]),
-                kind=_PART_KINDS.get(part_type, part_type or "unknown"),
+                kind=part_kind(_text(part.get("part_type")), body),
                 author_type=author_type,
                 author_id=author_id,
                 author_name=author_name,
-                body_html=_text(part.get("body")),
+                body_html=body,
                 created_at=_epoch(part.get("created_at")),
             )
         )

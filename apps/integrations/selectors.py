@@ -17,6 +17,11 @@ def connection_for_workspace(
     return found.first()
 
 
+def connected_workspace_ids() -> QuerySet:
+    """The ids of every workspace actively connected to Intercom (for scheduled work across workspaces)."""
+    return IntercomConnection.objects.filter(disabled_at__isnull=True).values_list("workspace_id", flat=True)
+
+
 def connections_for_app_ids(*, app_ids: list[str]) -> dict[str, IntercomConnection]:
     """One query: the active connections of these Intercom workspaces, by app id (at most one each).
 

@@ -42,6 +42,7 @@ from apps.integrations.models import (
 from apps.tasks.invocation import remaining_seconds
 from apps.tasks.models import TaskRun
 from apps.tasks.selectors import task_run_get
+from apps.tasks.services import task_dispatch
 from project.api import error_body
 from project.html import html_to_text
 
@@ -50,6 +51,8 @@ logger = logging.getLogger(__name__)
 OAUTH_STATE_SALT = "cue.integrations.intercom.oauth-state"
 OAUTH_STATE_MAX_AGE_SECONDS = 600
 MAX_REPLY_CHARS = 20_000
+# A durable task taking [workspace_id]: the Help Center sync a first install starts (apps.knowledge.tasks).
+HELP_CENTER_SYNC_TASK = "apps.knowledge.tasks.sync_help_center"
 
 
 # ------------------------------------------------------------------------------
@@ -264,6 +267,8 @@ def _connection_save(
     from apps.integrations.tasks import sync_admins
 
     sync_admins.dispatch(args=[workspace.id], workspace_id=workspace.id)
+    if created:  # a first install starts from the Help Center (apps.knowledge's sync; named, not imported)
+        task_dispatch(task=HELP_CENTER_SYNC_TASK, args=[workspace.id], workspace_id=workspace.id)
     logger.info(
         "intercom connected",
         extra={

@@ -7,6 +7,7 @@ from apps.integrations import api, views
 api_urlpatterns = [
     path("integrations/intercom", api.IntercomConnectionApi.as_view(), name="intercom-connection"),
     path("integrations/intercom/oauth/start", api.IntercomOAuthStartApi.as_view(), name="intercom-oauth-start"),
+    path("integrations/intercom/sync", api.IntercomSyncApi.as_view(), name="intercom-sync"),
     path(
         "integrations/intercom/oauth/callback", api.IntercomOAuthCallbackApi.as_view(), name="intercom-oauth-callback"
     ),

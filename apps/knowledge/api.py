@@ -9,7 +9,7 @@ from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.accounts.permissions import IsManager, IsManagerOrReadOnly, workspace_of
+from apps.accounts.permissions import IsManager, IsManagerOrReadOnly, membership_of, workspace_of
 from apps.knowledge import selectors, services
 from apps.knowledge.importing import (
     MAX_BODY_CHARS,
@@ -21,7 +21,8 @@ from apps.knowledge.importing import (
     rows_from_json,
     rows_upto,
 )
-from apps.knowledge.models import Entry, EntryKind, KnowledgeSettings
+from apps.knowledge.models import Entry, EntryKind, EntryProposal, KnowledgeSettings, ProposalStatus
+from apps.knowledge.sync import ARTICLE_SOURCE
 from project.api import created, error_body, paginated
 from project.parsers import JSONParser
 
@@ -41,9 +42,19 @@ class EntryOutput(serializers.ModelSerializer):
             "enabled",
             "source",
             "external_id",
+            "article_id",
+            "source_locale",
+            "source_url",
+            "source_updated_at",
+            "retired_at",
             "created_at",
             "updated_at",
         ]
+
+    article_id = serializers.SerializerMethodField(help_text="The Intercom article an entry was synced from.")
+
+    def get_article_id(self, entry: Entry) -> str | None:
+        return entry.external_id if entry.source == ARTICLE_SOURCE else None
 
 
 def _entry(request, entry_id: int) -> Entry:
@@ -207,11 +218,17 @@ class KnowledgeSettingsApi(APIView):
     class KnowledgeSettingsOutputSerializer(serializers.ModelSerializer):
         class Meta:
             model = KnowledgeSettings
-            fields = ["suggestion_threshold", "top_k"]
+            fields = ["suggestion_threshold", "top_k", "article_locales"]
 
     class KnowledgeSettingsInputSerializer(serializers.Serializer):
         suggestion_threshold = serializers.FloatField(min_value=0.0, max_value=1.0, required=False)
         top_k = serializers.IntegerField(min_value=1, max_value=10, required=False)
+        article_locales = serializers.ListField(
+            child=serializers.RegexField(r"^[a-z]{2,3}(-[A-Za-z]{2,4})?$", max_length=20),
+            max_length=50,
+            required=False,
+            help_text="Help Center locales to sync (e.g. en, fr, pt-BR); empty: each article's default locale.",
+        )
 
     @extend_schema(responses=KnowledgeSettingsOutputSerializer)
     def get(self, request):
@@ -250,3 +267,95 @@ class EntryRankApi(APIView):
         data.is_valid(raise_exception=True)
         ranked = selectors.entries_rank(workspace_id=workspace_of(request).id, **data.validated_data)
         return Response({"results": self.EntryRankOutputSerializer(ranked, many=True).data})
+
+
+# ------------------------------------------------------------------------------
+# Entries proposed from the team's recurring replies
+# ------------------------------------------------------------------------------
+class ProposalOutput(serializers.ModelSerializer):
+    body = serializers.CharField(source="body_html")
+
+    class Meta:
+        model = EntryProposal
+        fields = [
+            "id",
+            "title",
+            "body",
+            "body_text",
+            "times_sent",
+            "example_questions",
+            "status",
+            "entry",
+            "decided_at",
+            "created_at",
+            "updated_at",
+        ]
+
+
+def _proposal(request, proposal_id: int) -> EntryProposal:
+    try:
+        return selectors.proposal_get(workspace_id=workspace_of(request).id, proposal_id=proposal_id)
+    except EntryProposal.DoesNotExist as exc:
+        raise Http404 from exc
+
+
+def _decided(exc: services.ProposalDecided) -> Response:
+    return Response(
+        error_body("already_decided", str(exc), {"status": [exc.proposal.status]}), status=status.HTTP_409_CONFLICT
+    )
+
+
+class ProposalListApi(APIView):
+    """Any member lists the entries proposed from the team's history (the most often sent first)."""
+
+    permission_classes = [IsManagerOrReadOnly]
+
+    class ProposalListFilterSerializer(serializers.Serializer):
+        status = serializers.ChoiceField(choices=ProposalStatus.choices, default=ProposalStatus.PROPOSED)
+
+    @extend_schema(parameters=[ProposalListFilterSerializer], responses=ProposalOutput(many=True))
+    def get(self, request):
+        filters = self.ProposalListFilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        proposals = selectors.proposal_list(workspace_id=workspace_of(request).id, **filters.validated_data)
+        return paginated(request, self, proposals, ProposalOutput)
+
+
+class ProposalAcceptApi(APIView):
+    """An owner or admin accepts a proposal: 201 with the new entry (its example questions already learnt)."""
+
+    permission_classes = [IsManager]
+
+    class ProposalAcceptInputSerializer(serializers.Serializer):
+        title = serializers.CharField(max_length=300, required=False, help_text="Instead of the proposed title.")
+
+    @extend_schema(request=ProposalAcceptInputSerializer, responses={201: EntryOutput})
+    def post(self, request, proposal_id: int):
+        data = self.ProposalAcceptInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        proposal = _proposal(request, proposal_id)
+        try:
+            entry = services.proposal_accept(
+                proposal=proposal, decided_by_id=membership_of(request).id, title=data.validated_data.get("title")
+            )
+        except services.ProposalDecided as exc:
+            return _decided(exc)
+        except DjangoValidationError as exc:
+            raise _as_drf(exc) from exc
+        return created(EntryOutput(entry).data)
+
+
+class ProposalDismissApi(APIView):
+    """An owner or admin dismisses a proposal (dismissing twice is the same)."""
+
+    permission_classes = [IsManager]
+
+    @extend_schema(request=None, responses=ProposalOutput)
+    def post(self, request, proposal_id: int):
+        try:
+            proposal = services.proposal_dismiss(
+                proposal=_proposal(request, proposal_id), decided_by_id=membership_of(request).id
+            )
+        except services.ProposalDecided as exc:
+            return _decided(exc)
+        return Response(ProposalOutput(proposal).data)

@@ -7,7 +7,7 @@ from django.db import connection
 from django.db.models import BooleanField, FloatField, Q, QuerySet
 from django.db.models.expressions import RawSQL
 
-from apps.knowledge.models import Entry, KnowledgeSettings
+from apps.knowledge.models import Entry, EntryProposal, KnowledgeSettings, ProposalStatus, SyncRun
 from apps.knowledge.ranking import RankedEntry, entries_rank, entry_scores
 from apps.knowledge.text import text_overlap
 from project.html import html_to_text
@@ -21,6 +21,9 @@ __all__ = [
     "entry_matching_reply",
     "entry_scores",
     "knowledge_settings_get",
+    "proposal_get",
+    "proposal_list",
+    "sync_run_list",
 ]
 
 # A reply "is" an entry's text when text_overlap(reply, entry body) reaches this. Measured on word
@@ -114,3 +117,21 @@ def entry_matching_reply(*, workspace_id: int, text: str, candidate_ids: Iterabl
     if best is None or best[0] < REPLY_MATCH_MIN_OVERLAP:
         return None
     return EntryMatch(entry_id=-best[1], overlap=round(best[0], 4))
+
+
+def sync_run_list(*, workspace_id: int, limit: int = 10) -> list[SyncRun]:
+    """The workspace's latest sync and import runs, newest first."""
+    return list(SyncRun.objects.filter(workspace_id=workspace_id).order_by("-created_at", "-id")[:limit])
+
+
+def proposal_list(*, workspace_id: int, status: str | None = ProposalStatus.PROPOSED) -> QuerySet[EntryProposal]:
+    """The workspace's proposed entries, the most often sent first."""
+    proposals = EntryProposal.objects.filter(workspace_id=workspace_id)
+    if status:
+        proposals = proposals.filter(status=status)
+    return proposals.order_by("-times_sent", "-id")
+
+
+def proposal_get(*, workspace_id: int, proposal_id: int) -> EntryProposal:
+    """The workspace's proposal, or EntryProposal.DoesNotExist."""
+    return EntryProposal.objects.get(workspace_id=workspace_id, pk=proposal_id)

@@ -8,15 +8,18 @@ from itertools import islice
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from apps.knowledge import index, semantic
 from apps.knowledge.importing import row_validate
 from apps.knowledge.models import (
     Entry,
     EntryEvidence,
+    EntryProposal,
     EvidenceAction,
     EvidenceTerm,
     KnowledgeSettings,
+    ProposalStatus,
 )
 from apps.knowledge.ranking import analyze_message
 from apps.knowledge.ranking.scoring import MAX_MESSAGE_CHARS
@@ -28,9 +31,9 @@ logger = logging.getLogger(__name__)
 IMPORT_BATCH_SIZE = 500
 
 
-def _entry_fields(*, title: str, body: str) -> dict:
+def _entry_fields(*, title: str, body: str, keep_links: bool = False) -> dict:
     title = title.strip()
-    body_text = html_to_text(body)
+    body_text = html_to_text(body, keep_links=keep_links)
     if not title:
         raise ValidationError({"title": ["A title is required."]})
     if not body_text:
@@ -116,6 +119,41 @@ def entry_delete(*, entry: Entry) -> None:
     )
     entry.delete()
     logger.info("knowledge entry deleted", extra={"workspace_id": entry.workspace_id, "entry_id": entry.pk})
+
+
+def entry_fields_for(*, title: str, body: str, keep_links: bool = False) -> dict:
+    """What an entry stores for a title and an HTML body (ValidationError when either is empty): check a batch's
+    items one by one before entries_write_synced writes them all."""
+    return _entry_fields(title=title, body=body, keep_links=keep_links)
+
+
+@transaction.atomic
+def entries_write_synced(*, workspace_id: int, new: list[dict], changed: dict[int, dict]) -> list[Entry]:
+    """Write a page of entries synced from a source at once: create `new` ones (each a dict of Entry fields, the
+    text ones from entry_fields_for) and rewrite `changed` ones ({entry id: fields}); their evidence stays.
+
+    One statistics update for the whole batch instead of one per entry. Returns the entries created.
+    """
+    rewritten = list(Entry.objects.select_for_update().filter(workspace_id=workspace_id, pk__in=list(changed)))
+    if rewritten:
+        index.entries_unindexed(
+            workspace_id=workspace_id,
+            entry_ids=[e.id for e in rewritten],
+            tokens=sum(e.token_count for e in rewritten),
+        )
+        names = sorted({name for fields in changed.values() for name in fields} | {"updated_at"})
+        now = timezone.now()
+        for entry in rewritten:
+            for name, value in changed[entry.id].items():
+                setattr(entry, name, value)
+            entry.updated_at = now
+        Entry.objects.bulk_update(rewritten, names)
+    created = Entry.objects.bulk_create([Entry(workspace_id=workspace_id, **fields) for fields in new])
+    written = rewritten + created
+    index.entries_indexed(
+        workspace_id=workspace_id, entry_ids=[e.id for e in written], tokens=sum(e.token_count for e in written)
+    )
+    return created
 
 
 # ------------------------------------------------------------------------------
@@ -336,3 +374,65 @@ def evidence_record(
         extra={"workspace_id": workspace_id, "entry_id": entry.id, "action": action, "message_ref": message_ref},
     )
     return evidence
+
+
+# ------------------------------------------------------------------------------
+# Entries proposed from the team's recurring replies (apps.knowledge.sync)
+# ------------------------------------------------------------------------------
+PROPOSAL_SOURCE = "history_proposal"
+
+
+class ProposalDecided(Exception):
+    def __init__(self, proposal: EntryProposal):
+        self.proposal = proposal
+        super().__init__(f"The proposal is already {proposal.status}.")
+
+
+@transaction.atomic
+def proposal_accept(*, proposal: EntryProposal, decided_by_id: int | None, title: str | None = None) -> Entry:
+    """Turn a proposed entry into a saved reply; its example questions become the entry's accepted evidence."""
+    proposal = EntryProposal.objects.select_for_update().get(pk=proposal.pk)
+    if proposal.status != ProposalStatus.PROPOSED:
+        raise ProposalDecided(proposal)
+    entry = entry_create(
+        workspace_id=proposal.workspace_id,
+        title=title or proposal.title,
+        body=proposal.body_html or proposal.body_text,
+        source=PROPOSAL_SOURCE,
+        external_id=proposal.text_key,
+    )
+    for number, question in enumerate(proposal.example_questions, start=1):
+        if question.strip():
+            evidence_record(
+                workspace_id=proposal.workspace_id,
+                entry_id=entry.id,
+                message_ref=f"proposal:{proposal.id}:{number}",
+                text=question,
+                action=EvidenceAction.ACCEPT,
+            )
+    proposal.status = ProposalStatus.ACCEPTED
+    proposal.entry = entry
+    proposal.decided_by_id = decided_by_id
+    proposal.decided_at = timezone.now()
+    proposal.save(update_fields=["status", "entry", "decided_by", "decided_at", "updated_at"])
+    logger.info(
+        "proposal accepted",
+        extra={"workspace_id": proposal.workspace_id, "proposal_id": proposal.id, "entry_id": entry.id},
+    )
+    return entry
+
+
+@transaction.atomic
+def proposal_dismiss(*, proposal: EntryProposal, decided_by_id: int | None) -> EntryProposal:
+    """Dismiss a proposal: it stays dismissed (the same reply recurring later only counts on it)."""
+    proposal = EntryProposal.objects.select_for_update().get(pk=proposal.pk)
+    if proposal.status == ProposalStatus.DISMISSED:
+        return proposal
+    if proposal.status != ProposalStatus.PROPOSED:
+        raise ProposalDecided(proposal)
+    proposal.status = ProposalStatus.DISMISSED
+    proposal.decided_by_id = decided_by_id
+    proposal.decided_at = timezone.now()
+    proposal.save(update_fields=["status", "decided_by", "decided_at", "updated_at"])
+    logger.info("proposal dismissed", extra={"workspace_id": proposal.workspace_id, "proposal_id": proposal.id})
+    return proposal

@@ -1,6 +1,7 @@
 """Writes for suggestions: rank a new customer message and store what to show; record an agent's verdict."""
 
 import logging
+from dataclasses import dataclass, field
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -39,6 +40,22 @@ def evidence_ref(message: Message) -> str:
     return f"message:{message.id}"
 
 
+def _gap_store(message: Message, *, best_score: float) -> None:
+    KnowledgeGap.objects.bulk_create(
+        [
+            KnowledgeGap(
+                workspace_id=message.workspace_id,
+                conversation_id=message.conversation_id,
+                message=message,
+                text=message.body_text,
+                best_score=best_score,
+            )
+        ],
+        ignore_conflicts=True,
+    )
+    logger.info("knowledge gap", extra={"workspace_id": message.workspace_id, "message_id": message.id})
+
+
 # ------------------------------------------------------------------------------
 # The suggestion step
 # ------------------------------------------------------------------------------
@@ -67,19 +84,7 @@ def suggestions_create_for_message(*, message_id: int) -> str:
     )
     good = [r for r in ranked if r.score >= knowledge.suggestion_threshold and r.score > 0]
     if not good:
-        KnowledgeGap.objects.bulk_create(
-            [
-                KnowledgeGap(
-                    workspace_id=message.workspace_id,
-                    conversation_id=message.conversation_id,
-                    message=message,
-                    text=message.body_text,
-                    best_score=ranked[0].score if ranked else 0.0,
-                )
-            ],
-            ignore_conflicts=True,
-        )
-        logger.info("knowledge gap", extra={"workspace_id": message.workspace_id, "message_id": message.id})
+        _gap_store(message, best_score=ranked[0].score if ranked else 0.0)
         return "gap"
     Suggestion.objects.bulk_create(
         [
@@ -253,3 +258,57 @@ def suggestion_feedback_from_reply(*, message_id: int) -> dict:
     }
     logger.info("learnt from an agent's reply", extra={"workspace_id": reply.workspace_id, **result})
     return result
+
+
+@dataclass
+class UnmatchedReply:
+    """An imported agent reply that repeats no entry, with the customer messages it answered."""
+
+    message_id: int
+    html: str
+    text: str
+    questions: list[str]
+
+
+@dataclass
+class HistoryLesson:
+    learnt: int = 0
+    gaps: int = 0
+    unmatched: list[UnmatchedReply] = field(default_factory=list)
+
+
+@transaction.atomic
+def suggestions_learn_from_history(*, message_ids: list[int]) -> HistoryLesson:
+    """Learn from newly imported (closed) conversation messages as from live ones, without showing anything.
+
+    Each agent reply that repeats an entry teaches it as a typed reply does (suggestion_feedback_from_reply);
+    a customer question no such reply answered and no entry ranks for becomes a knowledge gap; the replies
+    that repeat no entry are returned (with what they answered) for the importer's proposals. Call it with
+    messages just inserted, once: what it records is idempotent anyway (one verdict per message and entry,
+    one gap per message).
+    """
+    messages = list(Message.objects.filter(pk__in=message_ids).order_by("created_at_intercom", "id"))
+    lesson = HistoryLesson()
+    answered: set[int] = set()
+    for message in messages:
+        if not is_agent_reply(message):
+            continue
+        result = suggestion_feedback_from_reply(message_id=message.id)
+        if result["status"] == "learnt":
+            lesson.learnt += 1
+            answered.update(result["message_ids"])
+        elif result["status"] == "no_match":
+            asked = messages_answered_by(reply=message, limit=ANSWERED_MESSAGES_MAX)
+            lesson.unmatched.append(
+                UnmatchedReply(message.id, message.body_html, message.body_text, [m.body_text for m in asked])
+            )
+    questions = [m for m in messages if is_suggestion_trigger(m) and m.id not in answered]
+    if questions:
+        knowledge = knowledge_settings_get(workspace_id=questions[0].workspace_id)
+        for message in questions:
+            ranked = entries_rank(workspace_id=message.workspace_id, text=message.body_text, limit=1, threshold=0.0)
+            best = ranked[0].score if ranked else 0.0
+            if best < knowledge.suggestion_threshold or best <= 0:
+                _gap_store(message, best_score=best)
+                lesson.gaps += 1
+    return lesson

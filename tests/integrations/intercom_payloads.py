@@ -261,38 +261,40 @@ class Conversation:
             "conversation.admin.noted", [self._part("note", author=ADMIN, author_type="admin", body=body)], **kwargs
         )
 
-    def admin_assigned(self, to: dict = ADMIN, **kwargs) -> dict:
+    def admin_assigned(self, to: dict = ADMIN, body: str | None = None, **kwargs) -> dict:
+        """Assigned; with a body, the teammate replied and assigned in one go (Intercom's "reply and assign")."""
         self._tick()
         self.assignee = to
         part = self._part(
             "assignment",
             author=ADMIN,
             author_type="admin",
-            body=None,
+            body=body,
             assigned_to={"type": "admin", "id": to["id"], "name": to["name"]},
         )
         return self._notify("conversation.admin.assigned", [part], **kwargs)
 
-    def admin_closed(self, **kwargs) -> dict:
+    def admin_closed(self, body: str | None = None, **kwargs) -> dict:
+        """Closed; with a body, the teammate replied and closed in one go (the part is a `close` with the reply)."""
         self._tick()
         self.state = "closed"
         return self._notify(
-            "conversation.admin.closed", [self._part("close", author=ADMIN, author_type="admin", body=None)], **kwargs
+            "conversation.admin.closed", [self._part("close", author=ADMIN, author_type="admin", body=body)], **kwargs
         )
 
-    def admin_opened(self, **kwargs) -> dict:
+    def admin_opened(self, body: str | None = None, **kwargs) -> dict:
         self._tick()
         self.state = "open"
         self.snoozed_until = None
         return self._notify(
-            "conversation.admin.opened", [self._part("open", author=ADMIN, author_type="admin", body=None)], **kwargs
+            "conversation.admin.opened", [self._part("open", author=ADMIN, author_type="admin", body=body)], **kwargs
         )
 
-    def admin_snoozed(self, **kwargs) -> dict:
+    def admin_snoozed(self, body: str | None = None, **kwargs) -> dict:
         self._tick()
         self.state = "snoozed"
         self.snoozed_until = self.clock + 86400
-        part = self._part("snoozed", author=ADMIN, author_type="admin", body=None)
+        part = self._part("snoozed", author=ADMIN, author_type="admin", body=body)
         return self._notify("conversation.admin.snoozed", [part], **kwargs)
 
     def tag(self, tag_id: str, name: str) -> None:

@@ -73,7 +73,11 @@ def test_a_hint_that_matches_connects_the_app_intercom_names(owner_client, owner
     assert (conn.workspace_id, conn.method, conn.token_admin_id) == (owner.workspace_id, ConnectionMethod.TOKEN, "4242")
     [(me, _)] = intercom_api.log
     assert me.headers["Authorization"] == f"Bearer {TOKEN}"
-    assert TaskRun.objects.get().name == "apps.integrations.tasks.sync_admins"
+    # The teammates' sync, and (a first install) the Help Center sync.
+    assert sorted(TaskRun.objects.values_list("name", flat=True)) == [
+        "apps.integrations.tasks.sync_admins",
+        "apps.knowledge.tasks.sync_help_center",
+    ]
 
 
 def test_the_hint_left_out_connects_the_app_intercom_names(owner_client, serve_me):
@@ -179,7 +183,11 @@ def test_takeover_by_token(owner_client, owner, make_workspace, client_for, conn
     assert IntercomConnection.objects.filter(app_id=VICTIM_APP, disabled_at=None).get().workspace_id == (
         owner.workspace_id
     )
-    assert [t.workspace_id for t in TaskRun.objects.all()] == [owner.workspace_id], "only the new owner syncs"
+    synced = sorted(TaskRun.objects.values_list("workspace_id", "name"))
+    assert synced == [
+        (owner.workspace_id, "apps.integrations.tasks.sync_admins"),
+        (owner.workspace_id, "apps.knowledge.tasks.sync_help_center"),
+    ], "only the new owner syncs"
 
 
 def test_takeover_by_oauth(owner_client, owner, api_client, make_workspace, client_for, connect, intercom_api):

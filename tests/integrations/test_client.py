@@ -13,6 +13,7 @@ from apps.integrations.client import (
     IntercomClient,
     IntercomClientError,
     IntercomNotFound,
+    IntercomPaced,
     IntercomRateLimited,
     IntercomServerError,
     IntercomTimeout,
@@ -233,3 +234,44 @@ def test_retry_after_as_an_http_date_and_as_a_reset_time():
     assert retry_after_seconds(Wrapped, now=now.timestamp()) == pytest.approx(12)
     Wrapped.headers = {}
     assert retry_after_seconds(Wrapped, now=now.timestamp()) is None
+
+
+def _window(remaining: int, reset_in: int, limit: int = 1000) -> dict:
+    reset = str(int(time.time()) + reset_in)
+    return {"X-RateLimit-Limit": str(limit), "X-RateLimit-Remaining": str(remaining), "X-RateLimit-Reset": reset}
+
+
+def test_pacing_waits_for_the_window_before_running_dry(intercom_api, connection, sleeps):
+    """With fewer calls left than the floor, the next call first waits for the window's reset: no 429."""
+    paced = IntercomClient.for_connection(connection, sleep=sleeps, pace_floor=20, max_pace_wait=10)
+    intercom_api.expect_ordered_request("/admins").respond_with_json({"admins": []}, headers=_window(5, 3))
+    intercom_api.expect_ordered_request("/admins").respond_with_json({"admins": []}, headers=_window(999, 10))
+    paced.list_admins()
+    assert sleeps == []
+    paced.list_admins()
+    assert len(sleeps) == 1 and 1.5 < sleeps[0] <= 3.0
+    assert (paced.requests, paced.rate_limited, paced.paced_seconds) == (2, 0, sleeps[0])
+
+
+def test_pacing_refuses_a_wait_longer_than_allowed(intercom_api, connection, sleeps):
+    """A reset further away than the caller may wait raises IntercomPaced before any call is made."""
+    paced = IntercomClient.for_connection(connection, sleep=sleeps, pace_floor=20, max_pace_wait=2)
+    intercom_api.expect_request("/admins").respond_with_json({"admins": []}, headers=_window(5, 30))
+    paced.list_admins()
+    with pytest.raises(IntercomPaced) as raised:
+        paced.list_admins()
+    assert raised.value.resume_at == paced.rate_reset
+    assert len(intercom_api.log) == 1 and sleeps == []
+
+
+def test_pacing_floor_is_at_most_a_fifth_of_a_small_window(intercom_api, connection, sleeps):
+    """A window of 10 calls is not paced at 5 left (its floor is 2), only below 2."""
+    paced = IntercomClient.for_connection(connection, sleep=sleeps, pace_floor=20, max_pace_wait=10)
+    intercom_api.expect_ordered_request("/admins").respond_with_json({"admins": []}, headers=_window(5, 3, limit=10))
+    intercom_api.expect_ordered_request("/admins").respond_with_json({"admins": []}, headers=_window(1, 3, limit=10))
+    intercom_api.expect_ordered_request("/admins").respond_with_json({"admins": []}, headers=_window(9, 3, limit=10))
+    paced.list_admins()
+    paced.list_admins()
+    assert sleeps == []
+    paced.list_admins()
+    assert len(sleeps) == 1

@@ -68,8 +68,11 @@ class TestConnectionApi:
         assert TOKEN not in text
         assert PUT["client_secret"] not in text
         assert not {"access_token", "client_secret"} & set(body)
-        # Sync of teammates is queued (an outbound call: never in the request).
-        assert TaskRun.objects.get().name == "apps.integrations.tasks.sync_admins"
+        # Sync of teammates and the first Help Center sync are queued (outbound calls: never in the request).
+        assert sorted(TaskRun.objects.values_list("name", flat=True)) == [
+            "apps.integrations.tasks.sync_admins",
+            "apps.knowledge.tasks.sync_help_center",
+        ]
 
     def test_secrets_are_encrypted_at_rest(self, owner_client):
         owner_client.put(URL, PUT, format="json")
@@ -84,6 +87,8 @@ class TestConnectionApi:
         response = owner_client.put(URL, PUT | {"app_id": "ownapp02", "region": "us"}, format="json")
         assert response.status_code == 200
         assert IntercomConnection.objects.get().app_id == "ownapp02"
+        # Only the first install starts a Help Center sync; a reconnection leaves it to the daily job.
+        assert TaskRun.objects.filter(name="apps.knowledge.tasks.sync_help_center").count() == 1
 
     @pytest.mark.parametrize(
         ("change", "field"),
@@ -292,11 +297,14 @@ def test_teammates_are_synced_by_the_task_and_mapped_to_members(sns, owner_clien
             ],
         }
     )
+    empty_help_center = {"type": "list", "pages": {"type": "pages", "page": 1, "total_pages": 1}, "data": []}
+    intercom_api.expect_request("/eu/articles").respond_with_json(empty_help_center | {"total_count": 0})
     hint_left_out = {k: v for k, v in PUT.items() if k != "app_id"}
     assert owner_client.put(URL, hint_left_out, format="json").json()["app_id"] == "oauthapp1"
     assert [r.path for r, _ in intercom_api.log] == ["/eu/me"], "only GET /me is called in the request"
-    [message] = sns.run_all()
-    assert json.loads(message)["args"][0]["task"] == "apps.integrations.tasks.sync_admins"
+    sent = [json.loads(message)["args"][0]["task"] for message in sns.run_all()]
+    # The teammates' sync, and the first Help Center sync (its chain: page, finish).
+    assert sent[:2] == ["apps.integrations.tasks.sync_admins", "apps.knowledge.tasks.sync_help_center"]
     admins = {a.intercom_id: a.membership_id for a in IntercomAdmin.objects.all()}
     assert admins == {"991": owner.id, "992": agent.id, "993": None}
     conn = IntercomConnection.objects.get()

@@ -125,9 +125,13 @@ def test_another_workspaces_entry_is_404(owner_client, other_owner_client):
 
 
 def test_settings_defaults_update_and_permissions(owner_client, agent_client, other_owner_client):
-    assert agent_client.get("/api/knowledge/settings").json() == {"suggestion_threshold": 0.05, "top_k": 3}
+    assert agent_client.get("/api/knowledge/settings").json() == {
+        "suggestion_threshold": 0.05,
+        "top_k": 3,
+        "article_locales": [],
+    }
     response = owner_client.patch("/api/knowledge/settings", {"suggestion_threshold": 0.3, "top_k": 5}, format="json")
-    assert response.json() == {"suggestion_threshold": 0.3, "top_k": 5}
+    assert response.json() == {"suggestion_threshold": 0.3, "top_k": 5, "article_locales": []}
     assert agent_client.get("/api/knowledge/settings").json()["top_k"] == 5
     assert other_owner_client.get("/api/knowledge/settings").json()["top_k"] == 3
     assert_error(agent_client.patch("/api/knowledge/settings", {"top_k": 1}, format="json"), 403)

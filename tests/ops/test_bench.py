@@ -31,6 +31,10 @@ BENCHES = {
     "emulator_latency": (["--samples", "3", "--warmup", "1"], "emulator / in-process (median)"),
     "suggest_latency": (["--sizes", "50,100", "--queries", "5", "--evidence", "5"], "median at 100 / median at 50"),
     "faults": (["--webhooks", "20", "--workspaces", "2"], "OK: nothing lost, nothing duplicated"),
+    "intercom_sync": (
+        ["--articles", "60", "--conversations", "12", "--baseline", "6", "--limit", "1000"],
+        "BASELINE pacing off",
+    ),
 }
 
 

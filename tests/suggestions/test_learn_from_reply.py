@@ -329,3 +329,36 @@ def test_reply_matching_reads_only_the_workspaces_entries(make_workspace, make_k
     assert entry_matching_reply(workspace_id=a.workspace_id, text=text, candidate_ids=[theirs.id]) is None
     match = entry_matching_reply(workspace_id=b.workspace_id, text=text)
     assert (match.entry_id, match.overlap) == (theirs.id, 1.0)
+
+
+@pytest.mark.parametrize("generation", [1, 2])
+@pytest.mark.parametrize("action", ["admin_closed", "admin_assigned", "admin_opened", "admin_snoozed"])
+def test_a_reply_sent_with_an_action_is_an_agent_reply(connection, kb, deliver, generation, action):  # noqa: F811
+    """Reply-and-close (assign, open, snooze): the part carries the reply as its body, and it teaches like a comment."""
+    workspace_id = connection.workspace_id
+    target = kb["Reset your password"]
+    conversation = Conversation(generation)
+    conversation.opening_body = LOCKED_OUT
+    deliver(conversation.user_created())
+    deliver(getattr(conversation, action)(body=TYPED_RESET))
+
+    [asked] = customer_messages(workspace_id)
+    reply = Message.objects.get(workspace_id=workspace_id, author_type="admin")
+    assert reply.kind == "comment"
+    assert evidence(target) == [(f"message:{asked.id}", "accept")]
+    [run] = learn_runs()
+    assert run.result["status"] == "learnt"
+    assert reply.conversation.last_message_text.startswith("Hi Rose")
+
+
+def test_an_action_without_text_and_a_note_are_no_replies(connection, kb, deliver):  # noqa: F811
+    """A close without a body stays a close, and a note's text (even a typed entry) teaches nothing."""
+    conversation = Conversation(2)
+    conversation.opening_body = LOCKED_OUT
+    deliver(conversation.user_created())
+    deliver(conversation.admin_noted(TYPED_RESET))
+    deliver(conversation.admin_closed(body="<p> </p>"))
+    kinds = sorted(Message.objects.filter(author_type="admin").values_list("kind", flat=True))
+    assert kinds == ["close", "note"]
+    assert learn_runs() == []
+    assert EntryEvidence.objects.count() == 0
