@@ -3,7 +3,7 @@
     .venv/bin/python bench/coldstart.py [--runs 15] [--importtime] [--bytecode]
                                         [--database-url postgres://postgres@127.0.0.1:5432/cue_bench]
 
-Both zips are built as `bin/package` builds Cue's (project/artifact.py: `zappa package`, other
+Both zips are built as `bin/package` builds Cue's (tools/artifact.py: `zappa package`, other
 languages' translations, stale metadata and symbol tables left out) from the same venv with the
 same exclude list; without --bytecode neither has .pyc, with it both are also measured with
 bin/package's bytecode step (its default: precompiled, third-party modules as bytecode alone, each
@@ -44,10 +44,10 @@ from cryptography.fernet import Fernet
 BASE_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(BASE_DIR))
 
-from project.artifact import add_bytecode, write_zip  # noqa: E402
 from tests.support.aws import MotoServer  # noqa: E402
 from tests.support.events import apigw_v1  # noqa: E402
 from tests.support.package import VENV, FreshLambda, Package, build_artifact, lambda_runtime_dir, unpack  # noqa: E402
+from tools.artifact import add_bytecode, write_zip  # noqa: E402
 
 MB = 1_000_000
 TARGET_RATIO = 1.5

@@ -30,8 +30,6 @@ from apps.integrations import services as integration_services
 from apps.integrations.models import WebhookDelivery
 from apps.integrations.tasks import process_delivery
 from apps.tasks.models import TaskRun, TaskStatus
-from project.artifact import KEEP_LANGUAGES, LAMBDA_TASK_ROOT, ZIP_EPOCH
-from project.stages import resolved
 from tests.conftest import PASSWORD
 from tests.integrations.intercom_payloads import Conversation, encode
 from tests.support.events import apigw_v1, apigw_v2, response_json, scheduled_event
@@ -47,6 +45,8 @@ from tests.support.package import (
     top_level_names,
     unpack,
 )
+from tools.artifact import KEEP_LANGUAGES, LAMBDA_TASK_ROOT, ZIP_EPOCH
+from tools.stages import resolved
 
 pytestmark = pytest.mark.slow
 

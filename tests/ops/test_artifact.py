@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from project.artifact import (
+from tests.support.package import SITE_PACKAGES
+from tools.artifact import (
     ArtifactError,
     add_bytecode,
     check_runtime,
@@ -24,7 +25,6 @@ from project.artifact import (
     strip_symbols,
     write_zip,
 )
-from tests.support.package import SITE_PACKAGES
 
 
 def write(path: Path, text: str = "") -> Path:

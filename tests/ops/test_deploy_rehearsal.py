@@ -7,8 +7,8 @@ import pytest
 import requests
 
 from project import rehearsal, stages
-from project.local_aws import OutsideGuard
-from project.schedules import stage_rules
+from tools.local_aws import OutsideGuard
+from tools.schedules import stage_rules
 
 SETTINGS = json.loads(rehearsal.SETTINGS.read_text())
 ARN = "arn:aws:lambda:us-east-1:123456789012:function:cue-production"

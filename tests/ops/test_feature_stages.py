@@ -10,8 +10,8 @@ import psycopg2
 import pytest
 from django.conf import settings as django_settings
 
-from project import stages
 from tests.support.lambda_harness import stage_settings_values, write_stage_settings
+from tools import stages
 
 
 @pytest.fixture
@@ -123,7 +123,7 @@ def test_remove_unknown_stage_is_refused(root):
 
 def test_cli_reports_errors_with_exit_code():
     result = subprocess.run(
-        [sys.executable, "-m", "project.stages", "create", "///"],
+        [sys.executable, "-m", "tools.stages", "create", "///"],
         capture_output=True,
         text=True,
         cwd=django_settings.BASE_DIR,

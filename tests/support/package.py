@@ -61,7 +61,7 @@ def build_artifact(stage: str, *, project_dir: Path, out_zip: Path, aws_env: dic
 
 
 def build_artifacts(outputs: dict[str, Path], *, project_dir: Path, aws_env: dict, bytecode: bool = True) -> dict:
-    """Build each stage's zip as `bin/package STAGE` does (project/artifact.py), all at once; stage -> its report.
+    """Build each stage's zip as `bin/package STAGE` does (tools/artifact.py), all at once; stage -> its report.
 
     Each build is its own process (compileall forks workers: never from a process running threads)
     in the project's venv. aws_env must point boto3 at moto: packaging needs no AWS, and a stray
@@ -69,13 +69,13 @@ def build_artifacts(outputs: dict[str, Path], *, project_dir: Path, aws_env: dic
     manylinux-wheel lookups on PyPI then fail at once (instead of timing out) and it ships the
     venv's own (Linux) wheels.
     """
-    from project.local_aws import OutsideGuard
+    from tools.local_aws import OutsideGuard
 
     with OutsideGuard() as guard:
         env = _clean_env(aws_env) | guard.env()
         builds = {}
         for stage, out_zip in outputs.items():
-            command = [sys.executable, "-m", "project.artifact", stage, "-o", str(out_zip), "--json"]
+            command = [sys.executable, "-m", "tools.artifact", stage, "-o", str(out_zip), "--json"]
             command += ["--project-dir", str(project_dir)] + ([] if bytecode else ["--no-bytecode"])
             builds[stage] = subprocess.Popen(
                 command,

@@ -24,10 +24,10 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from project import stages as stage_files
-from project.artifact import memory_tmpdir
-from project.local_aws import LocalAws, OutsideGuard, clean_aws_environment
-from project.schedules import stage_rules
+from tools import stages as stage_files
+from tools.artifact import memory_tmpdir
+from tools.local_aws import LocalAws, OutsideGuard, clean_aws_environment
+from tools.schedules import stage_rules
 
 ROOT = Path(__file__).resolve().parent.parent
 SETTINGS = ROOT / "zappa_settings.json"
