@@ -12,7 +12,8 @@ instead of its default, `extra_permissions` appended), allowing exactly what the
 - its async topic: `sns:Publish` on `<function>-zappa-async` (zappa.asynchronous, apps/tasks/publisher.py),
   and `sts:GetCallerIdentity`, which both call to spell the topic's ARN (the action has no resource);
 - realtime: `iot:DescribeEndpoint` (no resource either) and `iot:Publish` under its topic root
-  (`cue-<stage>/*`, production's `cue/*`: REALTIME_TOPIC_ROOT in project/settings.py).
+  (`cue-<stage>/*`, production's `cue/*`: REALTIME_TOPIC_ROOT in project/settings.py);
+- with `vpc_config`, the network-interface actions Lambda needs in a VPC.
 
 The rehearsal (tools/rehearsal.py) checks that the deployed role's policy is exactly stage_policy's.
 """
@@ -28,6 +29,17 @@ ROOT = Path(__file__).resolve().parent.parent
 SETTINGS = ROOT / "zappa_settings.json"
 POLICY_DIR = "iam"
 PRODUCTION = "production"
+
+
+VPC_ACTIONS = [
+    "ec2:CreateNetworkInterface",
+    "ec2:DescribeNetworkInterfaces",
+    "ec2:DeleteNetworkInterface",
+    "ec2:AssignPrivateIpAddresses",
+    "ec2:UnassignPrivateIpAddresses",
+]
+# Actions that take no resource: the only ones allowed on "*".
+UNSCOPED_ACTIONS = frozenset({"iot:DescribeEndpoint", "sts:GetCallerIdentity", *VPC_ACTIONS})
 
 
 class PolicyError(Exception):
@@ -88,6 +100,9 @@ def stage_policy(config: dict, stage: str) -> dict:
             "Resource": "*",
         },
     ]
+    if config.get("vpc_config"):
+        # What AWSLambdaVPCAccessExecutionRole grants: the function's network interfaces in the VPC (no resource).
+        statements.append({"Sid": "VpcNetworkInterfaces", "Effect": "Allow", "Action": VPC_ACTIONS, "Resource": "*"})
     return {"Version": "2012-10-17", "Statement": statements}
 
 
@@ -127,7 +142,7 @@ def policy_problems(document: dict, config: dict, stage: str) -> list[str]:
             problems.append(
                 f"logs beyond its log group: {[r for r in resources if f'/aws/lambda/{function}' not in r]}"
             )
-        unscoped = set(actions) - {"iot:DescribeEndpoint", "sts:GetCallerIdentity"}
+        unscoped = set(actions) - UNSCOPED_ACTIONS
         if "*" in resources and unscoped:
             problems.append(f"{sorted(unscoped)} on every resource")
     return problems

@@ -240,6 +240,16 @@ def test_each_stages_policy_is_committed_up_to_date_and_its_own():
         assert f"topic/{root}/*" in text
 
 
+def test_a_stage_in_a_vpc_may_manage_its_network_interfaces_and_nothing_more():
+    config = {**production(), "vpc_config": {"SubnetIds": ["subnet-1"], "SecurityGroupIds": ["sg-1"]}}
+    policy = iam.stage_policy(config, "production")
+    assert {"Sid": "VpcNetworkInterfaces", "Effect": "Allow", "Action": iam.VPC_ACTIONS, "Resource": "*"} in (
+        policy["Statement"]
+    )
+    assert iam.policy_problems(policy, config, "production") == []
+    assert "VpcNetworkInterfaces" not in json.dumps(iam.stage_policy(production(), "production"))
+
+
 def test_a_missing_function_is_one_clear_failure():
     observed, package = passing_observation(production())
     observed["function"] = None
