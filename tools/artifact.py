@@ -23,7 +23,7 @@ What it changes in Zappa's zip, and why each is safe:
 - **Other languages' translations.** Cue is English-only (LANGUAGE_CODE en-us, no LocaleMiddleware,
   nothing activates another language), so every gettext `locale/<lang>` folder but English goes;
   English stays (Django refuses to start without the default language's catalog).
-- **Stale metadata.** A `*.dist-info` whose distribution ships no module (boto3, moto, pytest...:
+- **Stale metadata.** A `*.dist-info` whose distribution ships no module (boto3, click, pip...:
   left out by `exclude`) goes. Packages that read their own metadata (simplejwt) ship,
   so theirs stays; a stale boto3 record would even shadow the runtime's real one.
 - **Symbol tables.** An extension module that carries a symbol table (`.symtab`: cryptography's
