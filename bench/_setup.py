@@ -37,7 +37,7 @@ def django_behind_moto(default_database_url: str):
     boto3 client (zappa.asynchronous makes some when first imported)."""
     sys.path.insert(0, str(ROOT))
     os.chdir(ROOT)
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings_test")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
     os.environ.setdefault("DATABASE_URL", default_database_url)
     os.environ.setdefault("MQTT_URL", "mqtt://127.0.0.1:1883")
     os.environ.setdefault("LOG_LEVEL", "WARNING")  # a log line per message would be part of what is timed

@@ -3,9 +3,10 @@
     .venv/bin/python bench/coldstart.py [--runs 15] [--importtime] [--bytecode]
                                         [--database-url postgres://postgres@127.0.0.1:5432/cue_bench]
 
-Both zips are built as `bin/package` builds Cue's (project/artifact.py: `zappa package`, other
-languages' translations, stale metadata and symbol tables left out) from the same venv with the
-same exclude list; without --bytecode neither has .pyc, with it both are also measured with
+Both zips are built as `bin/package` builds Cue's (tools/artifact.py: `zappa package` from the
+runtime-only venv requirements.txt installs and the project's runtime folders, other languages'
+translations, stale metadata and symbol tables left out) from the same venv with the same
+exclude list; without --bytecode neither has .pyc, with it both are also measured with
 bin/package's bytecode step (its default: precompiled, third-party modules as bytecode alone, each
 project's own code with its source), so each ratio compares like with like.
 
@@ -44,10 +45,10 @@ from cryptography.fernet import Fernet
 BASE_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(BASE_DIR))
 
-from project.artifact import add_bytecode, write_zip  # noqa: E402
 from tests.support.aws import MotoServer  # noqa: E402
 from tests.support.events import apigw_v1  # noqa: E402
 from tests.support.package import VENV, FreshLambda, Package, build_artifact, lambda_runtime_dir, unpack  # noqa: E402
+from tools.artifact import add_bytecode, write_zip  # noqa: E402
 
 MB = 1_000_000
 TARGET_RATIO = 1.5
@@ -156,11 +157,22 @@ def create_bare_project(parent: Path, cue_dev: dict) -> Path:
     return project
 
 
-def build(name: str, project_dir: Path, work: Path, aws_env: dict) -> tuple[Package, int]:
-    """The package without bytecode, and the size of the zip `zappa package` made before bin/package's steps."""
+def build(name: str, project_dir: Path, work: Path, aws_env: dict, runtime_paths=()) -> tuple[Package, int]:
+    """The package without bytecode, and the size of the zip `zappa package` made before bin/package's steps.
+
+    Both from the same runtime-only venv (Cue's requirements.txt); bare's own code is its `bare/` and manage.py.
+    """
     print(f"building {name} as bin/package dev --no-bytecode does ...", flush=True)
     out = work / f"{name}-dev.zip"
-    artifact = build_artifact("dev", project_dir=project_dir, out_zip=out, aws_env=aws_env, bytecode=False)
+    artifact = build_artifact(
+        "dev",
+        project_dir=project_dir,
+        out_zip=out,
+        aws_env=aws_env,
+        bytecode=False,
+        runtime_paths=runtime_paths,
+        requirements=BASE_DIR / "requirements.txt",
+    )
     return unpack(Path(artifact["zip_path"]), work / f"{name}-task"), artifact["zappa_zipped_bytes"]
 
 
@@ -230,7 +242,9 @@ def main() -> None:
         with tempfile.TemporaryDirectory(prefix="coldstart-") as tmp:
             work = Path(tmp)
             cue_package, cue_zappa_bytes = build("cue", BASE_DIR, work, aws_env)
-            bare_package, bare_zappa_bytes = build("bare", create_bare_project(work, cue_dev), work, aws_env)
+            bare_package, bare_zappa_bytes = build(
+                "bare", create_bare_project(work, cue_dev), work, aws_env, ("bare", "manage.py")
+            )
             runtime = lambda_runtime_dir(work / "lambda-runtime")
             me = apigw_v1("GET", "/api/me", headers={"Authorization": f"Bearer {token}"})
             cue = Subject("cue", cue_package, "cue-dev", cue_dev["lambda_handler"], me)

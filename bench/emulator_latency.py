@@ -22,14 +22,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from project.local_aws import LocalAws, clean_aws_environment  # noqa: E402
+from tools.local_aws import LocalAws, clean_aws_environment  # noqa: E402
 
 AWS = LocalAws().start()
 _clean = clean_aws_environment(dict(os.environ))
 os.environ.clear()
 os.environ.update({**_clean, **AWS.env()})  # before any boto3 client exists (zappa.asynchronous makes some)
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/cue_bench_emulator")
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings_test")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
 os.environ.setdefault("LOG_LEVEL", "WARNING")
 
 import django  # noqa: E402
@@ -50,11 +50,11 @@ from apps.accounts.api import token_pair_for  # noqa: E402
 from apps.accounts.models import Membership  # noqa: E402
 from apps.accounts.services import workspace_signup  # noqa: E402
 from apps.tasks.models import TaskRun, TaskStatus  # noqa: E402
-from project.emulator.apigateway import ApiGateway, HttpRequest  # noqa: E402
-from project.emulator.sns import lambda_sns_event  # noqa: E402
-from project.emulator.stage import StageEmulator, stage_config, write_settings_module  # noqa: E402
-from project.stages import function_name as function_name_of  # noqa: E402
 from tests.support.lambda_harness import Handler, SnsCapture  # noqa: E402
+from tools.emulator.apigateway import ApiGateway, HttpRequest  # noqa: E402
+from tools.emulator.sns import lambda_sns_event  # noqa: E402
+from tools.emulator.stage import StageEmulator, stage_config, write_settings_module  # noqa: E402
+from tools.stages import function_name as function_name_of  # noqa: E402
 
 TASK = "tests.tasks.sample_tasks.make_workspace"
 

@@ -25,7 +25,7 @@ from unittest import mock
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.chdir(ROOT)
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings_test")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/cue_faults")
 os.environ.setdefault("LOG_LEVEL", "CRITICAL")  # the scenarios log every refusal and failure on purpose
 

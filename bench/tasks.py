@@ -36,7 +36,7 @@ os.environ.update(
     AWS_REGION="us-east-1",
 )
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/cue_tasks_bench")
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings_test")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
 os.environ.setdefault("LOG_LEVEL", "WARNING")
 
 from moto import mock_aws  # noqa: E402

@@ -22,7 +22,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings_test")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
 
 
 def percentile(values: list[float], q: float) -> float:

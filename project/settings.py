@@ -2,6 +2,7 @@
 
 import base64
 import hashlib
+import importlib.util
 import os
 import re
 import secrets
@@ -107,6 +108,10 @@ INSTALLED_APPS = [
     "apps.console",
     "apps.knowledge",
 ]
+# Development tooling (tools/: the local Lambda emulator's `manage.py serve_lambda`) is a Django app only
+# where it exists: never on Lambda (bin/package ships no tools/), so no app of Cue depends on it.
+if not os.environ.get("AWS_LAMBDA_FUNCTION_NAME") and importlib.util.find_spec("tools") is not None:
+    INSTALLED_APPS.append("tools")
 
 MIDDLEWARE = [
     # First: every later layer (throttles, logs) sees the address API Gateway saw, not a client's header.

@@ -126,9 +126,51 @@ def test_debug_on_lambda_still_requires_a_secret_key(tmp_path):
 
 
 def test_the_checkouts_key_file_is_ignored_by_git_and_left_out_of_every_zip():
-    import json
+    from tools.artifact import RUNTIME_PATHS
 
     root = settings.BASE_DIR
     ignored = subprocess.run(["git", "check-ignore", "-q", ".secret-key"], cwd=root, capture_output=True)
     assert ignored.returncode == 0, "the key file is not in .gitignore"
-    assert ".secret-key" in json.loads((root / "zappa_settings.json").read_text())["base"]["exclude"]
+    # bin/package zips only Cue's runtime paths, git-tracked files of them (tests/lambda/test_package.py plants
+    # the key file among others and proves it reaches no stage's zip).
+    assert ".secret-key" not in RUNTIME_PATHS
+
+
+def _imported_modules(path) -> set[str]:
+    """Every module a Python file imports (top-level or function-local, `import x` and `from x import y`)."""
+    import ast
+
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names.add(node.module)
+    return names
+
+
+def test_the_runtime_imports_no_tooling_and_no_tests():
+    """project/ and apps/ are what the Lambda runs; tools/ and tests/ never ship, so nothing there is imported."""
+    from pathlib import Path
+
+    base = Path(settings.BASE_DIR)
+    offenders = {
+        str(path.relative_to(base)): sorted(m for m in modules if m.split(".")[0] in {"tools", "tests", "bench"})
+        for folder in ("project", "apps")
+        for path in (base / folder).rglob("*.py")
+        if (modules := _imported_modules(path))
+    }
+    assert {path: found for path, found in offenders.items() if found} == {}
+
+
+def test_tooling_is_an_app_only_off_lambda():
+    """`manage.py serve_lambda` comes from tools/ (installed as an app here); on Lambda, tools/ is not installed."""
+    from django.core.management import get_commands
+
+    assert get_commands()["serve_lambda"] == "tools"
+    code = "from django.conf import settings; print('tools' in settings.INSTALLED_APPS)"
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings", "AWS_LAMBDA_FUNCTION_NAME": "cue-dev"}
+    result = subprocess.run(
+        [sys.executable, "-c", code], env=env, cwd=settings.BASE_DIR, capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "False"

@@ -4,7 +4,7 @@ import os
 import subprocess
 import sys
 
-from project.test_runner import ROOT, PytestTestRunner, pytest_target
+from tests.runner import ROOT, PytestTestRunner, pytest_target
 
 
 def test_dotted_labels_become_pytest_targets():
@@ -29,7 +29,7 @@ def test_manage_py_test_runs_a_dotted_label_in_parallel():
     """The real command, end to end: two xdist workers run exactly the named module's tests."""
     env = {k: v for k, v in os.environ.items() if k != "CUE_TEST_RUN_ID"}
     result = subprocess.run(
-        [sys.executable, "manage.py", "test", "tests.test_html", "--parallel", "2", "--settings=project.settings_test"],
+        [sys.executable, "manage.py", "test", "tests.test_html", "--parallel", "2", "--settings=tests.settings"],
         cwd=ROOT,
         env=env,
         capture_output=True,

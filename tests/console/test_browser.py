@@ -173,7 +173,7 @@ def realtime_off(settings):
 @pytest.fixture
 def stage(moto_server, dev_settings_dir, transactional_db, realtime_off):
     """The dev stage behind the API Gateway emulator: http://127.0.0.1:<port>/dev/..."""
-    from project.emulator.stage import StageEmulator
+    from tools.emulator.stage import StageEmulator
 
     moto_server.reset()
     emulator = StageEmulator(

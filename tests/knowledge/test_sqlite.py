@@ -34,7 +34,7 @@ print(json.dumps({"vendor": connection.vendor, "first": first, "before": before,
 
 def test_sqlite_ranks_through_the_pure_python_index(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
-    env |= {"DATABASE_URL": f"sqlite:///{tmp_path / 'cue.sqlite3'}", "DJANGO_SETTINGS_MODULE": "project.settings_test"}
+    env |= {"DATABASE_URL": f"sqlite:///{tmp_path / 'cue.sqlite3'}", "DJANGO_SETTINGS_MODULE": "tests.settings"}
     env["LOG_LEVEL"] = "WARNING"
     result = subprocess.run(
         [sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, cwd=settings.BASE_DIR, timeout=120

@@ -17,10 +17,10 @@ from django.utils import timezone
 
 from apps.accounts.models import Workspace
 from apps.tasks.models import TaskRun, TaskStatus
-from project.emulator import __main__ as cli
-from project.emulator.apigateway import ApiGateway, HttpRequest
-from project.emulator.stage import StageEmulator
 from tests.conftest import PASSWORD
+from tools.emulator import __main__ as cli
+from tools.emulator.apigateway import ApiGateway, HttpRequest
+from tools.emulator.stage import StageEmulator
 
 MAKE_WORKSPACE = "tests.tasks.sample_tasks.make_workspace"
 
@@ -271,7 +271,7 @@ def test_responses_become_http_as_api_gateway_makes_them():
 
 
 # ------------------------------------------------------------------------------
-# The command: serve_lambda runs `python -m project.emulator` in a fresh process
+# The command: serve_lambda runs `python -m tools.emulator` in a fresh process
 # ------------------------------------------------------------------------------
 def test_serve_lambda_hands_its_options_to_a_fresh_process(monkeypatch):
     handed = {}
@@ -280,7 +280,7 @@ def test_serve_lambda_hands_its_options_to_a_fresh_process(monkeypatch):
         "serve_lambda", "production", "--port", "0", "--delay", "2", "--env", "A=1", "--no-schedules", "--migrate"
     )
     assert handed["path"] == sys.executable
-    assert handed["argv"][1:3] == ["-m", "project.emulator"]
+    assert handed["argv"][1:3] == ["-m", "tools.emulator"]
     parser = cli.argparse.ArgumentParser()
     cli.add_arguments(parser)
     again = parser.parse_args(handed["argv"][3:])
@@ -312,7 +312,7 @@ def test_the_command_serves_a_stage_from_a_cold_start():
     env = {**os.environ, "DATABASE_URL": url, "DJANGO_SECRET_KEY": "emulator-test-secret-" + "x" * 40}
     env.pop("AWS_ENDPOINT_URL", None)  # the process starts its own moto server
     process = subprocess.Popen(
-        [sys.executable, "-m", "project.emulator", "dev", "--port", "0", "--no-schedules"],
+        [sys.executable, "-m", "tools.emulator", "dev", "--port", "0", "--no-schedules"],
         cwd=Path(settings.BASE_DIR),
         env=env,
         stdout=subprocess.PIPE,

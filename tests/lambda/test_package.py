@@ -13,6 +13,7 @@ import json
 import re
 import secrets
 import types
+import uuid
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import quote
@@ -30,8 +31,6 @@ from apps.integrations import services as integration_services
 from apps.integrations.models import WebhookDelivery
 from apps.integrations.tasks import process_delivery
 from apps.tasks.models import TaskRun, TaskStatus
-from project.artifact import KEEP_LANGUAGES, LAMBDA_TASK_ROOT, ZIP_EPOCH
-from project.stages import resolved
 from tests.conftest import PASSWORD
 from tests.integrations.intercom_payloads import Conversation, encode
 from tests.support.events import apigw_v1, apigw_v2, response_json, scheduled_event
@@ -43,10 +42,13 @@ from tests.support.package import (
     installed_distributions,
     lambda_runtime_dir,
     module_files,
+    normalise,
     runtime_distributions,
     top_level_names,
     unpack,
 )
+from tools.artifact import KEEP_LANGUAGES, LAMBDA_TASK_ROOT, ZIP_EPOCH, runtime_venv, site_packages
+from tools.stages import resolved
 
 pytestmark = pytest.mark.slow
 
@@ -77,16 +79,42 @@ SUGGEST = "apps.suggestions.tasks.suggest_replies"
 KEEP_WARM = "handler.keep_warm_callback"  # the function Zappa's keep-warm rule names
 
 
+BASE_DIR = Path(settings.BASE_DIR)
+# Secret-bearing files a developer's checkout may hold, untracked: planted while the zips are built.
+PLANT_TOKEN = uuid.uuid4().hex[:8]
+PLANTED = (
+    ".env",
+    ".secret-key",
+    f"cue-{PLANT_TOKEN}.pem",
+    "project/.env",
+    f"apps/cue-{PLANT_TOKEN}.pem",
+    f"project/{PLANT_TOKEN}.pem",
+)
+PLANTED_TEXT = f"PLANTED-{PLANT_TOKEN} -----BEGIN PRIVATE KEY-----\n"
+
+
 @pytest.fixture(scope="session")
-def stage_packages(tmp_path_factory, moto_server) -> dict[str, Package]:
-    """Every stage's zip, built at once (each build mostly waits on files) and unpacked as /var/task."""
+def planted_reports(tmp_path_factory, moto_server) -> dict[str, dict]:
+    """Every stage's zip, built at once (each build mostly waits on files) from the checkout with PLANTED in it."""
     out = tmp_path_factory.mktemp("packages")
-    reports = build_artifacts(
-        {stage: out / f"cue-{stage}.zip" for stage in STAGES},
-        project_dir=Path(settings.BASE_DIR),
-        aws_env=moto_server.env(),
-    )
-    return {stage: unpack(Path(reports[stage]["zip_path"]), out / f"{stage}-task") for stage in STAGES}
+    planted = [BASE_DIR / name for name in PLANTED if not (BASE_DIR / name).exists()]  # never touch a real one
+    try:
+        for path in planted:
+            path.write_text(PLANTED_TEXT)
+        reports = build_artifacts(
+            {stage: out / f"cue-{stage}.zip" for stage in STAGES}, project_dir=BASE_DIR, aws_env=moto_server.env()
+        )
+    finally:
+        for path in planted:
+            path.unlink(missing_ok=True)
+    return reports
+
+
+@pytest.fixture(scope="session")
+def stage_packages(planted_reports, tmp_path_factory) -> dict[str, Package]:
+    """Every stage's zip, unpacked as /var/task."""
+    out = tmp_path_factory.mktemp("unpacked")
+    return {stage: unpack(Path(planted_reports[stage]["zip_path"]), out / f"{stage}-task") for stage in STAGES}
 
 
 @pytest.fixture(scope="session")
@@ -167,6 +195,48 @@ def test_package_leaves_out_tests_tools_and_what_lambda_provides(package):
     provided_by_lambda = {"boto3", "botocore", "s3transfer"}
     assert shipped & (project_only | test_tools | provided_by_lambda) == set()
     assert not [p.name for p in package.root.glob("boto*.dist-info")], "stale metadata would shadow the runtime's"
+
+
+def test_every_top_level_entry_is_a_runtime_requirement_or_ours(stage_packages):
+    """Allow-list: at the top of every stage's zip, only what requirements.txt installs (the RECORDs of the runtime
+    venv bin/package builds from say which distribution put each name there), Cue's runtime folders, and Zappa's
+    generated files; every `*.dist-info` is a runtime distribution's."""
+    site = site_packages(runtime_venv(BASE_DIR / "requirements.txt"))
+    runtime = runtime_distributions(BASE_DIR / "requirements.txt", site=site)
+    assert {"django", "zappa", "psycopg2-binary", "cryptography"} <= runtime
+    owner = {name: dist for dist in runtime for name in top_level_names(dist, site=site)}
+    ours = {"apps", "project", "manage.py"}
+    # Zappa's handler, its generated settings and app module, the empty __init__.py it adds; bin/package's stamp.
+    zappas = {"handler.py", "zappa_settings.py", "django_zappa_app.py", "__init__.py", "package_info.json"}
+    zappas.add("__pycache__")
+    strangers = {}
+    for stage, package in stage_packages.items():
+        for entry in sorted(package.root.iterdir()):
+            name = entry.name
+            if name.endswith(".dist-info"):
+                allowed = normalise(name.removesuffix(".dist-info").rsplit("-", 1)[0]) in runtime
+            else:
+                source = name[:-1] if name.endswith(".pyc") else name  # a module shipped as its bytecode alone
+                allowed = name in ours | zappas or name in owner or source in owner
+            if not allowed:
+                strangers.setdefault(stage, []).append(name)
+    assert strangers == {}
+
+
+def test_planted_secrets_and_test_settings_never_ship(planted_reports, stage_packages):
+    """Untracked `.env` and `*.pem` files planted in the checkout (top and runtime folders) reach no stage's zip;
+    those inside a runtime folder are named as left out; test settings live under tests/ and do not ship either."""
+    for stage, package in stage_packages.items():
+        names = {p.relative_to(package.root).as_posix() for p in package.root.rglob("*")}
+        planted_names = {Path(name).name for name in PLANTED}  # .env, cue-<token>.pem, <token>.pem
+        assert not [n for n in names if Path(n).name in planted_names or PLANT_TOKEN in n], stage
+        assert not [p for p in package.root.rglob("*") if p.is_file() and PLANTED_TEXT.encode() in p.read_bytes()], (
+            stage
+        )
+        assert not [n for n in names if "settings_test" in n or n.startswith("tests/")], stage
+        assert {name for name in PLANTED if name.startswith(("apps/", "project/"))} <= set(
+            planted_reports[stage]["left_out_untracked"]
+        )
 
 
 def test_no_development_only_distribution_ships(stage_packages):

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from project.artifact import (
+from tests.support.package import SITE_PACKAGES
+from tools.artifact import (
     ArtifactError,
     add_bytecode,
     check_runtime,
@@ -19,12 +20,13 @@ from project.artifact import (
     main,
     prune_locales,
     prune_stale_dist_info,
+    requirements_key,
+    runtime_tree,
     stage_config,
     stamp_package_info,
     strip_symbols,
     write_zip,
 )
-from tests.support.package import SITE_PACKAGES
 
 
 def write(path: Path, text: str = "") -> Path:
@@ -239,3 +241,47 @@ def test_command_refuses_an_unknown_stage_without_building(tmp_path, capsys):
     assert main(["no-such-stage", "-o", str(out)]) == 2
     assert "no stage 'no-such-stage'" in capsys.readouterr().err
     assert not out.exists()
+
+
+def _git(cwd: Path, *args: str) -> None:
+    subprocess.run(["git", "-C", str(cwd), *args], check=True, capture_output=True)
+
+
+def test_runtime_tree_takes_the_runtime_paths_git_tracks_and_names_what_it_left_out(tmp_path):
+    """The folder Zappa packages: apps/, project/, manage.py as committed; nothing planted, nothing else."""
+    checkout = tmp_path / "checkout"
+    for name in ("apps/a/models.py", "project/settings.py", "manage.py", "tests/test_a.py", "tools/artifact.py"):
+        write(checkout / name, f"# {name}\n")
+    _git(checkout, "init", "-q")
+    _git(checkout, "add", ".")
+    _git(checkout, "-c", "user.email=t@example.com", "-c", "user.name=t", "commit", "-qm", "tree")
+    planted = [".env", "key.pem", "project/.env", "apps/a/key.pem", "project/new_module.py"]
+    for name in planted:
+        write(checkout / name, "SECRET\n")
+    write(checkout / "project/__pycache__/settings.cpython-311.pyc", "bytecode")
+    write(checkout / "manage.py", "# edited, not committed\n")
+
+    left_out = runtime_tree(checkout, tmp_path / "tree")
+    shipped = sorted(p.relative_to(tmp_path / "tree").as_posix() for p in (tmp_path / "tree").rglob("*") if p.is_file())
+    assert shipped == ["apps/a/models.py", "manage.py", "project/settings.py"]
+    assert (tmp_path / "tree" / "manage.py").read_text() == "# edited, not committed\n", "the working tree's contents"
+    assert left_out == ["apps/a/key.pem", "project/.env", "project/new_module.py"]
+
+
+def test_runtime_tree_outside_git_takes_every_file_of_the_paths_but_bytecode(tmp_path):
+    project = tmp_path / "bare"
+    for name in ("bare/settings.py", "manage.py", "other/x.py", "bare/__pycache__/settings.cpython-311.pyc"):
+        write(project / name)
+    assert runtime_tree(project, tmp_path / "tree", ("bare", "manage.py")) == []
+    shipped = sorted(p.relative_to(tmp_path / "tree").as_posix() for p in (tmp_path / "tree").rglob("*") if p.is_file())
+    assert shipped == ["bare/settings.py", "manage.py"]
+    with pytest.raises(ArtifactError, match="runtime paths not found"):
+        runtime_tree(project, tmp_path / "tree2", ("apps",))
+
+
+def test_the_runtime_venv_is_rebuilt_when_requirements_change(tmp_path):
+    requirements = write(tmp_path / "requirements.txt", "Django==5.2.19\n")
+    first = requirements_key(requirements)
+    assert requirements_key(requirements) == first
+    write(requirements, "Django==5.2.20\n")
+    assert requirements_key(requirements) != first

@@ -6,9 +6,9 @@ import shutil
 import pytest
 import requests
 
-from project import rehearsal, stages
-from project.local_aws import OutsideGuard
-from project.schedules import stage_rules
+from tools import iam, rehearsal, stages
+from tools.local_aws import OutsideGuard
+from tools.schedules import stage_rules
 
 SETTINGS = json.loads(rehearsal.SETTINGS.read_text())
 ARN = "arn:aws:lambda:us-east-1:123456789012:function:cue-production"
@@ -61,6 +61,7 @@ def passing_observation(config: dict, function: str = "cue-production") -> tuple
             "Arn": f"arn:aws:iam::123456789012:role/{function}-ZappaLambdaExecutionRole",
             "AssumeRolePolicyDocument": {"Statement": [{"Principal": {"Service": ["lambda.amazonaws.com"]}}]},
             "InlinePolicies": ["zappa-permissions"],
+            "PolicyDocuments": {"zappa-permissions": iam.expected_policy(config, "production")},
         },
     }
     package = {
@@ -75,8 +76,15 @@ def passing_observation(config: dict, function: str = "cue-production") -> tuple
         "unzipped": 140 * 2**20,
         "sha256": "abc=",
         "sizes": {"django": 20 * 2**20},
+        "allowed": {"project", "zappa_settings.py", "django", "apps", "manage.py"},
     }
     return observed, package
+
+
+def _grant_role(observed: dict, actions: list[str], resource: str) -> None:
+    """One more statement in the deployed role's policy."""
+    statement = {"Effect": "Allow", "Action": actions, "Resource": resource}
+    observed["role"]["PolicyDocuments"]["zappa-permissions"]["Statement"].append(statement)
 
 
 def _grant(service: str, source_arn: str) -> dict:
@@ -130,7 +138,13 @@ def test_a_faithful_deployment_passes_every_check():
             "package",
             "secret-looking variables baked into the zip: ['DATABASE_URL']",
         ),
-        (lambda o, p: p["names"].add("tests/conftest.py"), "package", "excluded but packaged: ['tests']"),
+        (
+            lambda o, p: p["names"].add("tests/conftest.py"),
+            "package",
+            "neither a runtime requirement nor a runtime folder of Cue's: ['tests']",
+        ),
+        (lambda o, p: p["names"].add(".env"), "package", "neither a runtime requirement nor a runtime folder"),
+        (lambda o, p: p["names"].add("boto3/__init__.py"), "package", "excluded but packaged: ['boto3']"),
         (lambda o, p: p["names"].discard("project/lambda_entry.py"), "package", "handler module"),
         (lambda o, p: p.update(sha256="other="), "package", "not this zip"),
         (lambda o, p: p["settings"].update(REMOTE_ENV=None), "package", "REMOTE_ENV is None"),
@@ -159,6 +173,30 @@ def test_a_faithful_deployment_passes_every_check():
         (lambda o, p: o.update(stack=None), "CloudFormation stack", "missing"),
         (lambda o, p: o.update(role=None), "IAM role", "does not exist"),
         (lambda o, p: o["role"].update(InlinePolicies=[]), "IAM role", "no zappa-permissions policy"),
+        (lambda o, p: o["role"].update(PolicyDocuments={}), "IAM role policy", "no zappa-permissions policy"),
+        (lambda o, p: _grant_role(o, ["s3:*"], "*"), "IAM role policy", "wildcard actions ['s3:*']"),
+        (
+            lambda o, p: _grant_role(o, ["s3:GetObject"], "arn:aws:s3:::cue-config-dev/env.json"),
+            "IAM role policy",
+            "S3 beyond its remote_env object: ['arn:aws:s3:::cue-config-dev/env.json']",
+        ),
+        (lambda o, p: _grant_role(o, ["s3:GetObject"], "*"), "IAM role policy", "S3 beyond its remote_env object"),
+        (
+            lambda o, p: _grant_role(o, ["sns:Publish"], "arn:aws:sns:us-east-1:*:cue-dev-zappa-async"),
+            "IAM role policy",
+            "SNS beyond its topic",
+        ),
+        (
+            lambda o, p: _grant_role(o, ["iot:Publish"], "arn:aws:iot:us-east-1:*:topic/cue-dev/*"),
+            "IAM role policy",
+            "IoT publish beyond topic/cue/*",
+        ),
+        (lambda o, p: _grant_role(o, ["dynamodb:GetItem"], "*"), "IAM role policy", "['dynamodb:GetItem'] on every"),
+        (
+            lambda o, p: o["role"]["PolicyDocuments"]["zappa-permissions"]["Statement"].pop(),
+            "IAM role policy",
+            "differs from iam/production.json",
+        ),
     ],
 )
 def test_each_difference_fails_its_check(change, check, says):
@@ -167,6 +205,49 @@ def test_each_difference_fails_its_check(change, check, says):
     failures = failing(rehearsal.check_deployment(production(), "production", "cue-production", observed, package))
     assert check in failures, failures
     assert says in failures[check]
+
+
+def test_a_stage_on_zappas_default_role_fails_the_policy_check():
+    """Without attach_policy Zappa gives the role s3:* and sns:* on everything: the dev stage could read production's
+    config bucket."""
+    config = {k: v for k, v in production().items() if k != "attach_policy"}
+    observed, package = passing_observation(config)
+    failures = failing(rehearsal.check_deployment(config, "production", "cue-production", observed, package))
+    assert "no attach_policy" in failures["IAM role policy"]
+
+
+def test_zappas_default_policy_is_what_the_check_refuses():
+    from zappa.core import ATTACH_POLICY
+
+    problems = iam.policy_problems(json.loads(ATTACH_POLICY), production(), "production")
+    assert any("S3 beyond its remote_env object: ['arn:aws:s3:::*']" in p for p in problems), problems
+    assert any("wildcard actions" in p for p in problems), problems
+
+
+def test_each_stages_policy_is_committed_up_to_date_and_its_own():
+    """iam/<stage>.json is what tools/iam.py generates from zappa_settings.json, and names only that stage."""
+    assert iam.main(["--check"]) == 0
+    for stage in ("dev", "staging", "production"):
+        config = stages.resolved(SETTINGS, stage)
+        assert config["attach_policy"] == f"iam/{stage}.json"
+        document = json.loads((rehearsal.ROOT / config["attach_policy"]).read_text())
+        assert iam.policy_problems(document, config, stage) == []
+        text = json.dumps(document)
+        others = [other for other in ("dev", "staging", "production") if other != stage]
+        assert not [other for other in others if f"cue-config-{other}" in text or f"cue-{other}-" in text]
+        assert f"arn:aws:s3:::cue-config-{stage}/env.json" in text
+        root = "cue" if stage == "production" else f"cue-{stage}"
+        assert f"topic/{root}/*" in text
+
+
+def test_a_stage_in_a_vpc_may_manage_its_network_interfaces_and_nothing_more():
+    config = {**production(), "vpc_config": {"SubnetIds": ["subnet-1"], "SecurityGroupIds": ["sg-1"]}}
+    policy = iam.stage_policy(config, "production")
+    assert {"Sid": "VpcNetworkInterfaces", "Effect": "Allow", "Action": iam.VPC_ACTIONS, "Resource": "*"} in (
+        policy["Statement"]
+    )
+    assert iam.policy_problems(policy, config, "production") == []
+    assert "VpcNetworkInterfaces" not in json.dumps(iam.stage_policy(production(), "production"))
 
 
 def test_a_missing_function_is_one_clear_failure():
@@ -248,11 +329,14 @@ def test_overlay_changes_only_the_rehearsed_stage(tmp_path):
         stages.write_overlay(rehearsal.SETTINGS, "production", rehearsal.REHEARSAL_OVERRIDES, tmp_path).read_text()
     )
     assert rehearsal.SETTINGS.read_text() == committed
-    assert overlay["production"] == {**SETTINGS["production"], **rehearsal.REHEARSAL_OVERRIDES}
+    # Policy files are named from the settings' folder, since Zappa runs elsewhere (in the runtime tree).
+    absolute = stages.absolute_policies(SETTINGS, rehearsal.SETTINGS.parent)
+    assert absolute["production"]["attach_policy"] == str(rehearsal.ROOT / "iam" / "production.json")
+    assert overlay["production"] == {**absolute["production"], **rehearsal.REHEARSAL_OVERRIDES}
     assert overlay["production"]["touch"] is False
     assert overlay["production"]["use_precompiled_packages"] is False
     assert {k: v for k, v in overlay.items() if k != "production"} == {
-        k: v for k, v in SETTINGS.items() if k != "production"
+        k: v for k, v in absolute.items() if k != "production"
     }
     with pytest.raises(KeyError):
         stages.write_overlay(rehearsal.SETTINGS, "nope", {}, tmp_path)

@@ -10,8 +10,8 @@ import psycopg2
 import pytest
 from django.conf import settings as django_settings
 
-from project import stages
 from tests.support.lambda_harness import stage_settings_values, write_stage_settings
+from tools import stages
 
 
 @pytest.fixture
@@ -31,7 +31,8 @@ def test_create_writes_overlay_extending_staging(root):
     assert result["topic"] == "cue-feature-login-page-zappa-async"
     overlay = json.loads((root / "zappa_settings.feature-login-page.json").read_text())
     committed = json.loads((root / "zappa_settings.json").read_text())
-    assert {k: v for k, v in overlay.items() if k != "feature-login-page"} == committed
+    # The committed stages, their policy files named absolutely (Zappa opens them from the folder it runs in).
+    assert {k: v for k, v in overlay.items() if k != "feature-login-page"} == stages.absolute_policies(committed, root)
     stage = stages.resolved(overlay, "feature-login-page")
     staging = stages.resolved(overlay, "staging")
     assert stage["remote_env"] == staging["remote_env"]
@@ -40,6 +41,25 @@ def test_create_writes_overlay_extending_staging(root):
     assert staging["environment_variables"].items() <= stage["environment_variables"].items()
     assert stage["keep_warm"] is False
     assert "zappa deploy feature-login-page -s zappa_settings.feature-login-page.json" in result["commands"]
+
+
+def test_create_gives_the_stage_its_own_least_privilege_policy_and_remove_deletes_it(root):
+    """Not staging's policy (another function's topic and logs): its own, reading staging's remote_env only."""
+    from tools import iam
+
+    create(root, "feature/Login-Page")
+    overlay = json.loads((root / "zappa_settings.feature-login-page.json").read_text())
+    stage = stages.resolved(overlay, "feature-login-page")
+    policy_file = root / "iam" / "feature-login-page.json"
+    assert stage["attach_policy"] == str(policy_file)
+    document = json.loads(policy_file.read_text())
+    assert iam.policy_problems(document, stage, "feature-login-page") == []
+    text = json.dumps(document)
+    assert "cue-feature-login-page-zappa-async" in text and "topic/cue-feature-login-page/*" in text
+    assert "arn:aws:s3:::cue-config-staging/env.json" in text
+    assert "cue-staging-zappa-async" not in text
+    stages.stage_remove("feature/Login-Page", settings_path=root / "zappa_settings.json", root=root)
+    assert not policy_file.exists()
 
 
 def test_zappa_reads_the_overlay(root, tmp_path_factory):
@@ -123,7 +143,7 @@ def test_remove_unknown_stage_is_refused(root):
 
 def test_cli_reports_errors_with_exit_code():
     result = subprocess.run(
-        [sys.executable, "-m", "project.stages", "create", "///"],
+        [sys.executable, "-m", "tools.stages", "create", "///"],
         capture_output=True,
         text=True,
         cwd=django_settings.BASE_DIR,

@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from project.schedules import InvalidSchedule, next_fire, rate_seconds
+from tools.schedules import InvalidSchedule, next_fire, rate_seconds
 
 
 def at(text: str) -> datetime:

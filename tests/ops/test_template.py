@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
-from project.local_aws import OutsideGuard, clean_aws_environment
+from tools.local_aws import OutsideGuard, clean_aws_environment
 
 pytestmark = pytest.mark.slow
 

@@ -8,8 +8,8 @@ import pytest
 from django.conf import settings
 from django.utils.module_loading import import_string
 
-from project.schedules import InvalidSchedule, validate_expression
-from project.stages import resolved
+from tools.schedules import InvalidSchedule, validate_expression
+from tools.stages import resolved
 
 SETTINGS = json.loads((Path(settings.BASE_DIR) / "zappa_settings.json").read_text())
 STAGES = sorted(SETTINGS)

@@ -17,7 +17,7 @@ def start(env: dict) -> subprocess.CompletedProcess:
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("REALTIME_", "MQTT_")) and k != "STAGE"}
     return subprocess.run(
         [sys.executable, "-c", SHOW],
-        env={**clean, "DJANGO_SETTINGS_MODULE": "project.settings_test", **env},
+        env={**clean, "DJANGO_SETTINGS_MODULE": "tests.settings", **env},
         capture_output=True,
         text=True,
         cwd=settings.BASE_DIR,

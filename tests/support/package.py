@@ -20,6 +20,7 @@ from packaging.requirements import Requirement
 VENV = Path(sys.executable).parent.parent
 PYTHON_DIR = f"python{sys.version_info.major}.{sys.version_info.minor}"
 SITE_PACKAGES = VENV / "lib" / PYTHON_DIR / "site-packages"
+REQUIREMENTS = Path(__file__).resolve().parents[2] / "requirements.txt"
 
 # What the Lambda Python runtime itself puts on sys.path next to /var/task: boto3 and its dependencies.
 LAMBDA_RUNTIME_PACKAGES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "six.py", "urllib3")
@@ -56,27 +57,44 @@ def build_package(
     )
 
 
-def build_artifact(stage: str, *, project_dir: Path, out_zip: Path, aws_env: dict, bytecode: bool = True) -> dict:
-    return build_artifacts({stage: out_zip}, project_dir=project_dir, aws_env=aws_env, bytecode=bytecode)[stage]
+def build_artifact(
+    stage: str, *, project_dir: Path, out_zip: Path, aws_env: dict, bytecode: bool = True, **options
+) -> dict:
+    return build_artifacts({stage: out_zip}, project_dir=project_dir, aws_env=aws_env, bytecode=bytecode, **options)[
+        stage
+    ]
 
 
-def build_artifacts(outputs: dict[str, Path], *, project_dir: Path, aws_env: dict, bytecode: bool = True) -> dict:
-    """Build each stage's zip as `bin/package STAGE` does (project/artifact.py), all at once; stage -> its report.
+def build_artifacts(
+    outputs: dict[str, Path],
+    *,
+    project_dir: Path,
+    aws_env: dict,
+    bytecode: bool = True,
+    runtime_paths: tuple[str, ...] = (),
+    requirements: Path | None = None,
+) -> dict:
+    """Build each stage's zip as `bin/package STAGE` does (tools/artifact.py), all at once; stage -> its report.
 
     Each build is its own process (compileall forks workers: never from a process running threads)
     in the project's venv. aws_env must point boto3 at moto: packaging needs no AWS, and a stray
     call must never reach it. Every other connection goes to a proxy that refuses it: Zappa's
     manylinux-wheel lookups on PyPI then fail at once (instead of timing out) and it ships the
-    venv's own (Linux) wheels.
+    venv's own (Linux) wheels. The runtime-only venv they package is created first, once (cached).
+    runtime_paths and requirements are bin/package's for another project than Cue (the bench's bare one).
     """
-    from project.local_aws import OutsideGuard
+    from tools.artifact import runtime_venv
+    from tools.local_aws import OutsideGuard
 
+    runtime_venv(requirements or REQUIREMENTS)
     with OutsideGuard() as guard:
         env = _clean_env(aws_env) | guard.env()
         builds = {}
         for stage, out_zip in outputs.items():
-            command = [sys.executable, "-m", "project.artifact", stage, "-o", str(out_zip), "--json"]
+            command = [sys.executable, "-m", "tools.artifact", stage, "-o", str(out_zip), "--json"]
             command += ["--project-dir", str(project_dir)] + ([] if bytecode else ["--no-bytecode"])
+            command += [f"--runtime-path={path}" for path in runtime_paths]
+            command += ["--requirements", str(requirements)] if requirements else []
             builds[stage] = subprocess.Popen(
                 command,
                 cwd=Path(__file__).resolve().parents[2],
@@ -115,24 +133,24 @@ def lambda_runtime_dir(dest: Path) -> Path:
 # ------------------------------------------------------------------------------
 # Which installed distributions are runtime requirements and which are only for development
 # ------------------------------------------------------------------------------
-def _normalise(name: str) -> str:
+def normalise(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def _installed() -> dict[str, importlib.metadata.Distribution]:
-    return {_normalise(d.metadata["Name"]): d for d in importlib.metadata.distributions(path=[str(SITE_PACKAGES)])}
+def _installed(site: Path = SITE_PACKAGES) -> dict[str, importlib.metadata.Distribution]:
+    return {normalise(d.metadata["Name"]): d for d in importlib.metadata.distributions(path=[str(site)])}
 
 
 def installed_distributions() -> set[str]:
     return set(_installed())
 
 
-def runtime_distributions(requirements: Path) -> set[str]:
-    """requirements.txt and everything it pulls in, as installed in the venv."""
-    installed = _installed()
+def runtime_distributions(requirements: Path, site: Path = SITE_PACKAGES) -> set[str]:
+    """requirements.txt and everything it pulls in, as installed in the venv whose site-packages is site."""
+    installed = _installed(site)
     wanted: set[str] = set()
     pending = [
-        _normalise(Requirement(line).name)
+        normalise(Requirement(line).name)
         for line in requirements.read_text().splitlines()
         if line.strip() and not line.lstrip().startswith(("#", "-"))
     ]
@@ -144,14 +162,14 @@ def runtime_distributions(requirements: Path) -> set[str]:
         for spec in installed[name].requires or []:
             requirement = Requirement(spec)
             if requirement.marker is None or requirement.marker.evaluate({"extra": ""}):
-                pending.append(_normalise(requirement.name))
+                pending.append(normalise(requirement.name))
     return wanted
 
 
-def top_level_names(distribution: str) -> set[str]:
+def top_level_names(distribution: str, site: Path = SITE_PACKAGES) -> set[str]:
     """The file and folder names a distribution installs at the top of site-packages (its .dist-info aside)."""
     names = set()
-    for file in _installed()[distribution].files or []:
+    for file in _installed(site)[distribution].files or []:
         first = Path(file).parts[0]
         if first not in ("..", "__pycache__") and not first.endswith(".dist-info"):
             names.add(first)

@@ -20,7 +20,7 @@ REST_FRAMEWORK = {
         "auth_account": os.environ.get("CUE_AUTH_ACCOUNT_THROTTLE_RATE", "1000/min"),
     },
 }
-TEST_RUNNER = "project.test_runner.PytestTestRunner"
+TEST_RUNNER = "tests.runner.PytestTestRunner"
 
 # A test database of this run's own: two suites against one PostgreSQL (two checkouts, CI beside a
 # session) never create, use or drop each other's. pytest-xdist workers add their own suffix to it.

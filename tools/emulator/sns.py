@@ -16,8 +16,8 @@ import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from project.emulator.function import Invocation, StageFunction
-from project.emulator.scheduler import Timeline
+from tools.emulator.function import Invocation, StageFunction
+from tools.emulator.scheduler import Timeline
 
 ASYNC_RETRY_DELAYS = (60.0, 120.0)  # Lambda retries a failed async invocation twice: after 1, then 2 more minutes
 

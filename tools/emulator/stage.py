@@ -9,13 +9,13 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
-from project import stages as stage_files
-from project.emulator.apigateway import ApiGateway, GatewayServer
-from project.emulator.function import StageFunction, stderr_log
-from project.emulator.scheduler import Scheduler, Timeline
-from project.emulator.sns import ASYNC_RETRY_DELAYS, SnsDeliverer
-from project.local_aws import LocalAws, OutsideGuard, clean_aws_environment
-from project.schedules import stage_rules
+from tools import stages as stage_files
+from tools.emulator.apigateway import ApiGateway, GatewayServer
+from tools.emulator.function import StageFunction, stderr_log
+from tools.emulator.scheduler import Scheduler, Timeline
+from tools.emulator.sns import ASYNC_RETRY_DELAYS, SnsDeliverer
+from tools.local_aws import LocalAws, OutsideGuard, clean_aws_environment
+from tools.schedules import stage_rules
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 SETTINGS = ROOT / "zappa_settings.json"

@@ -5,11 +5,11 @@ import sys
 
 from django.core.management.base import BaseCommand
 
-from project.emulator.__main__ import add_arguments
+from tools.emulator.__main__ import add_arguments
 
 
 def emulator_argv(options: dict) -> list[str]:
-    """The options as `python -m project.emulator` takes them."""
+    """The options as `python -m tools.emulator` takes them."""
     argv = [options["stage"], "--host", options["host"], "--port", str(options["port"])]
     argv += ["-s", str(options["settings_file"]), "--delay", str(options["delay"])]
     argv += ["--duplicate-rate", str(options["duplicate_rate"]), "--concurrency", str(options["concurrency"])]
@@ -39,6 +39,6 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         # A fresh process: here Django is already set up from this shell's environment, whereas in a
         # Lambda container the stage's handler sets it up after loading remote_env (and the cold start shows it).
-        command = [sys.executable, "-m", "project.emulator", *emulator_argv(options)]
+        command = [sys.executable, "-m", "tools.emulator", *emulator_argv(options)]
         sys.stdout.flush()
         os.execv(sys.executable, command)  # noqa: S606 - this Python, our own module

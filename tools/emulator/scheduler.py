@@ -14,8 +14,8 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from project.emulator.function import ACCOUNT, StageFunction
-from project.schedules import next_fire
+from tools.emulator.function import ACCOUNT, StageFunction
+from tools.schedules import next_fire
 
 
 class Timeline:

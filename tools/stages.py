@@ -62,12 +62,26 @@ def resolved(settings: dict, stage: str) -> dict:
     return dict(config)
 
 
+def absolute_policies(settings: dict, base: Path) -> dict:
+    """The settings with each `attach_policy`/`assume_policy` path made absolute from base.
+
+    Zappa opens them from the folder it runs in, and bin/package and the rehearsal run it elsewhere.
+    """
+    return {
+        stage: {
+            key: str((base / value).resolve()) if key in ("attach_policy", "assume_policy") else value
+            for key, value in config.items()
+        }
+        for stage, config in settings.items()
+    }
+
+
 def write_overlay(settings_path: Path, stage: str, overrides: dict, out_dir: Path) -> Path:
     """`zappa_settings.json` in out_dir: the settings with one stage's own entry updated; the source is untouched."""
     settings = json.loads(settings_path.read_text())
     if stage not in settings:
         raise KeyError(f"no stage {stage!r} in {settings_path}")
-    overlay = copy.deepcopy(settings)
+    overlay = absolute_policies(copy.deepcopy(settings), settings_path.parent)
     overlay[stage].update(overrides)
     out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / "zappa_settings.json"
@@ -118,14 +132,22 @@ def stage_create(
     env.update({"CUE_DATABASE_NAME": names["database"], "CUE_STAGE": stage})
     if database_url:
         database_create(database_url, names["database"])
+    from tools import iam
+
     overlay = copy.deepcopy(settings)
     overlay[stage] = {
         "extends": PARENT_STAGE,
         # `extends` is shallow: the whole dict is restated, staging's values included.
         "environment_variables": env,
         "keep_warm": False,
+        # Its own least-privilege role (its function's logs, topic and realtime root; staging's remote_env).
+        "attach_policy": iam.policy_path(stage),
     }
-    target.write_text(json.dumps(overlay, indent=4) + "\n")
+    policy = root / iam.policy_path(stage)
+    policy.parent.mkdir(parents=True, exist_ok=True)
+    policy.write_text(iam.policy_text(iam.stage_policy(resolved(overlay, stage), stage)))
+    # A local, ignored file: its policy paths absolute, so Zappa finds them whatever folder it runs in.
+    target.write_text(json.dumps(absolute_policies(overlay, root), indent=4) + "\n")
     return {**names, "settings_file": str(target), "commands": commands_for(stage, target.name)}
 
 
@@ -169,6 +191,9 @@ def stage_remove(
         raise StageError(f"stage {names['stage']!r} does not exist (no {target.name})")
     if database_url:
         database_drop(database_url, names["database"])
+    from tools import iam
+
+    (root / iam.policy_path(names["stage"])).unlink(missing_ok=True)
     target.unlink()
     return names
 

@@ -1,4 +1,4 @@
-"""`python -m project.emulator STAGE`: serve a stage on this machine until interrupted (serve_lambda runs this)."""
+"""`python -m tools.emulator STAGE`: serve a stage on this machine until interrupted (serve_lambda runs this)."""
 
 import argparse
 import json
@@ -10,8 +10,8 @@ import sys
 import threading
 from pathlib import Path
 
-from project.emulator.stage import SETTINGS, StageEmulator, stage_config
-from project.local_aws import LocalAws, clean_aws_environment
+from tools.emulator.stage import SETTINGS, StageEmulator, stage_config
+from tools.local_aws import LocalAws, clean_aws_environment
 
 # Cue's settings (README's table): on Lambda they come from the stage's remote_env, so here too.
 LOCAL_SETTINGS = re.compile(r"^(DJANGO_\w+|CUE_\w+|JWT_\w+|CORS_\w+|INTERCOM_\w+|REALTIME_\w+|DATABASE_URL|MQTT_URL)$")

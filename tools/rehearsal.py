@@ -24,10 +24,11 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from project import stages as stage_files
-from project.artifact import memory_tmpdir
-from project.local_aws import LocalAws, OutsideGuard, clean_aws_environment
-from project.schedules import stage_rules
+from tools import iam as iam_policies
+from tools import stages as stage_files
+from tools.artifact import RUNTIME_PATHS, allowed_top_levels, memory_tmpdir, runtime_tree, runtime_venv
+from tools.local_aws import LocalAws, OutsideGuard, clean_aws_environment
+from tools.schedules import stage_rules
 
 ROOT = Path(__file__).resolve().parent.parent
 SETTINGS = ROOT / "zappa_settings.json"
@@ -192,6 +193,10 @@ def observe(aws: LocalAws, function: str, config: dict) -> dict:
         try:
             role = iam.get_role(RoleName=name)["Role"]
             role["InlinePolicies"] = iam.list_role_policies(RoleName=name)["PolicyNames"]
+            role["PolicyDocuments"] = {
+                policy: iam.get_role_policy(RoleName=name, PolicyName=policy)["PolicyDocument"]
+                for policy in role["InlinePolicies"]
+            }
             observed["role"] = role
         except ClientError:
             pass
@@ -273,6 +278,9 @@ def check_package(config: dict, stage: str, observed: dict, package: dict | None
     if handler_module.replace(".", "/") + ".py" not in package["names"]:
         problems.append(f"the handler module {handler_module} is not in the zip")
     tops = {name.split("/", 1)[0] for name in package["names"]}
+    unexpected = sorted(tops - package["allowed"])
+    if unexpected:
+        problems.append(f"neither a runtime requirement nor a runtime folder of Cue's: {unexpected}")
     leaked = sorted(e for e in config.get("exclude", []) if "*" not in e and e in tops)
     if leaked:
         problems.append(f"excluded but packaged: {leaked}")
@@ -373,7 +381,7 @@ def check_api(config: dict, stage: str, function: str, observed: dict) -> list[C
     return [*checks, Check("API Gateway (REST API)", not problems, "; ".join(problems) or detail)]
 
 
-def check_role(config: dict, function: str, observed: dict) -> list[Check]:
+def check_role(config: dict, stage: str, function: str, observed: dict) -> list[Check]:
     fn = observed.get("function") or {}
     if config.get("role_arn"):
         ok = fn.get("Role") == config["role_arn"]
@@ -390,7 +398,40 @@ def check_role(config: dict, function: str, observed: dict) -> list[Check]:
         problems.append("Lambda may not assume it")
     if config.get("manage_roles", True) and "zappa-permissions" not in role["InlinePolicies"]:
         problems.append("no zappa-permissions policy")
-    return [Check("IAM role", not problems, "; ".join(problems) or f"{name}, trusted by Lambda")]
+    return [
+        Check("IAM role", not problems, "; ".join(problems) or f"{name}, trusted by Lambda"),
+        *check_role_policy(config, stage, role),
+    ]
+
+
+def check_role_policy(config: dict, stage: str, role: dict) -> list[Check]:
+    """The role's zappa-permissions is exactly the stage's least-privilege policy (tools/iam.py), nothing wider."""
+    if not config.get("manage_roles", True):
+        return []
+    if not config.get("attach_policy"):
+        return [Check("IAM role policy", False, "no attach_policy: Zappa's default allows s3:*, sns:* on everything")]
+    deployed = (role.get("PolicyDocuments") or {}).get("zappa-permissions")
+    if deployed is None:
+        return [Check("IAM role policy", False, "no zappa-permissions policy to read")]
+    if isinstance(deployed, str):
+        deployed = json.loads(deployed)
+    problems = iam_policies.policy_problems(deployed, config, stage)
+    expected = iam_policies.expected_policy(config, stage)
+    if _canonical(deployed) != _canonical(expected):
+        problems.append(f"differs from {config['attach_policy']} (python -m tools.iam): {json.dumps(deployed)[:400]}")
+    statements = [statement.get("Sid", "?") for statement in deployed.get("Statement", [])]
+    return [Check("IAM role policy", not problems, "; ".join(problems) or f"least privilege: {statements}")]
+
+
+def _canonical(document: dict) -> str:
+    def sort(value):
+        if isinstance(value, dict):
+            return {key: sort(item) for key, item in sorted(value.items())}
+        if isinstance(value, list):
+            return sorted((sort(item) for item in value), key=json.dumps)
+        return value
+
+    return json.dumps(sort(document), sort_keys=True)
 
 
 def check_deployment(config: dict, stage: str, function: str, observed: dict, package: dict | None) -> list[Check]:
@@ -400,7 +441,7 @@ def check_deployment(config: dict, stage: str, function: str, observed: dict, pa
         *check_async_topic(config, function, observed),
         *check_rules(config, function, observed),
         *check_api(config, stage, function, observed),
-        *check_role(config, function, observed),
+        *check_role(config, stage, function, observed),
     ]
 
 
@@ -435,8 +476,8 @@ def check_undeployment(
 # Running Zappa
 # ------------------------------------------------------------------------------
 def virtualenv(venv: Path | None = None) -> Path:
-    """The virtualenv Zappa packages: the given one, or the one this Python runs in."""
-    venv = venv or Path(sys.executable).parent.parent
+    """The virtualenv Zappa packages: the given one, or the runtime-only one bin/package builds from."""
+    venv = venv or runtime_venv()
     if not (venv / "pyvenv.cfg").exists() or not (venv / "bin" / "zappa").exists():
         raise RuntimeError(f"{venv} is not a virtualenv with Zappa installed; Zappa packages a virtualenv")
     return venv
@@ -519,7 +560,7 @@ def development_only_modules(requirements: Path = ROOT / "requirements.txt") -> 
     return modules
 
 
-def read_package(path: Path | None) -> dict | None:
+def read_package(path: Path | None, allowed: set[str] | frozenset[str] = frozenset()) -> dict | None:
     if path is None:
         return None
     digest = base64.b64encode(hashlib.sha256(path.read_bytes()).digest()).decode()
@@ -540,6 +581,7 @@ def read_package(path: Path | None) -> dict | None:
         "sha256": digest,
         "unzipped": unzipped,
         "sizes": sizes,
+        "allowed": set(allowed),
     }
 
 
@@ -550,7 +592,7 @@ def rehearse(
     stage: str,
     *,
     settings_path: Path = SETTINGS,
-    root: Path = ROOT,
+    project_dir: Path = ROOT,
     update: bool = False,
     aws: LocalAws | None = None,
     venv: Path | None = None,
@@ -566,6 +608,9 @@ def rehearse(
             work = Path(tmp)
             overlay = stage_files.write_overlay(settings_path, stage, REHEARSAL_OVERRIDES, work)
             env = zappa_env(aws, guard, venv)
+            # Zappa zips the folder it runs in: only Cue's runtime folders, as bin/package builds from.
+            root = work / "project"
+            runtime_tree(project_dir, root)
             before = inventory(aws)
             _deploy_and_check(report, config, overlay, env, root, work, aws)
             if update and report.steps["deploy"].returncode == 0:
@@ -599,7 +644,8 @@ def rehearse(
 def _deploy_and_check(report, config, overlay, env, root, work, aws) -> None:
     since = time.time()
     step = report.steps["deploy"] = run_zappa(["deploy", report.stage, "-s", str(overlay)], env, root)
-    package = read_package(take_package(report.function, since, root, work))
+    allowed = allowed_top_levels(Path(env["VIRTUAL_ENV"]), RUNTIME_PATHS)
+    package = read_package(take_package(report.function, since, root, work), allowed)
     report.checks.append(Check("zappa deploy", step.returncode == 0, _tail(step)))
     if step.returncode != 0:
         return
@@ -618,7 +664,8 @@ def _update_and_check(report, config, overlay, env, root, work, aws) -> None:
     before = observe(aws, report.function, config)
     since = time.time()
     step = report.steps["update"] = run_zappa(["update", report.stage, "-s", str(overlay)], env, root)
-    package = read_package(take_package(report.function, since, root, work))
+    allowed = allowed_top_levels(Path(env["VIRTUAL_ENV"]), RUNTIME_PATHS)
+    package = read_package(take_package(report.function, since, root, work), allowed)
     after = observe(aws, report.function, config)
     if step.returncode == 0:
         report.checks.append(Check("zappa update", True, "completed"))
@@ -693,7 +740,7 @@ def main(argv: list[str] | None = None, out=sys.stdout) -> int:
     parser.add_argument("--all", action="store_true", help="every stage, feature-branch overlays included")
     parser.add_argument("--update", action="store_true", help="also run `zappa update` after deploy")
     parser.add_argument("-s", "--settings", type=Path, default=SETTINGS, help="zappa settings file")
-    parser.add_argument("--venv", type=Path, help="virtualenv to package (default: this Python's)")
+    parser.add_argument("--venv", type=Path, help="virtualenv to package (default: the runtime-only one, cached)")
     args = parser.parse_args(argv)
     known = dict(discover_stages(args.settings, ROOT))
     if args.stages and not args.all:

@@ -3,12 +3,27 @@
     bin/package STAGE [-s SETTINGS_FILE] [-o OUT.zip] [--no-bytecode]
     zappa deploy STAGE -z OUT.zip        # or: zappa update STAGE -z OUT.zip
 
+What goes in is decided by allow-list, not by trimming the developer's checkout:
+
+- **Libraries: a runtime-only virtualenv.** Zappa zips the virtualenv it runs in. bin/package runs it
+  from a virtualenv holding what requirements.txt installs and nothing else (no test tool, no
+  developer's extra), created once per requirements.txt (and Python) under `.cache/runtime-venv/<hash>`
+  (ignored by git) and reused until requirements.txt changes. zappa_settings.json's `exclude` then
+  only names what the function itself never needs among those (what Lambda provides, installers,
+  Zappa's deploy-time CLI dependencies).
+- **Cue's code: its runtime folders, as git tracks them.** Zappa also zips the folder it runs in:
+  bin/package runs it from a fresh folder holding only RUNTIME_PATHS (apps/, project/, manage.py),
+  and of those only the files git tracks (their working-tree contents). An untracked `.env`, a key
+  (`*.pem`), a local database, tests/, tools/, bench/ or docs/ are never there to be zipped; untracked
+  files inside the runtime folders are named in the report (add them to git to ship them). Outside a
+  git checkout (the bench's bare project) every file of the runtime paths but bytecode is taken.
+
 What it changes in Zappa's zip, and why each is safe:
 
 - **Other languages' translations.** Cue is English-only (LANGUAGE_CODE en-us, no LocaleMiddleware,
   nothing activates another language), so every gettext `locale/<lang>` folder but English goes;
   English stays (Django refuses to start without the default language's catalog).
-- **Stale metadata.** A `*.dist-info` whose distribution ships no module (boto3, moto, pytest...:
+- **Stale metadata.** A `*.dist-info` whose distribution ships no module (boto3, click, pip...:
   left out by `exclude`) goes. Packages that read their own metadata (simplejwt) ship,
   so theirs stays; a stale boto3 record would even shadow the runtime's real one.
 - **Symbol tables.** An extension module that carries a symbol table (`.symtab`: cryptography's
@@ -38,6 +53,7 @@ venv, the zip has the same bytes (so the same CodeSha256 on Lambda).
 import argparse
 import compileall
 import dataclasses
+import fcntl
 import hashlib
 import json
 import os
@@ -52,6 +68,8 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tools.stages import absolute_policies
+
 ROOT = Path(__file__).resolve().parent.parent
 LAMBDA_TASK_ROOT = "/var/task"
 # Language folders kept in every gettext `locale` folder: English (LANGUAGE_CODE en-us looks up en_US, then en).
@@ -59,6 +77,10 @@ KEEP_LANGUAGES = frozenset({"en", "en_US"})
 # The earliest date a zip entry can carry: no build's clock leaks into the artifact.
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 MB = 1_000_000
+# What ships of a checkout: Cue's runtime folders and files (everything else, tools/ included, never does).
+RUNTIME_PATHS = ("apps", "project", "manage.py")
+# Where runtime-only virtualenvs are kept, one per requirements.txt and Python (ignored by git).
+RUNTIME_VENV_CACHE = ROOT / ".cache" / "runtime-venv"
 
 
 class ArtifactError(Exception):
@@ -76,6 +98,8 @@ class Artifact:
     stripped: list[str] = field(default_factory=list)
     compiled: int = 0
     sourceless: int = 0
+    runtime_venv: str = ""
+    left_out_untracked: list[str] = field(default_factory=list)
     package_info: dict = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
 
@@ -112,14 +136,135 @@ def memory_tmpdir(path: str = "/dev/shm", room: int = 2 * 1024**3) -> str | None
     return None
 
 
+def requirements_key(requirements: Path) -> str:
+    """What a runtime virtualenv is built from: requirements.txt's bytes and this Python's version and platform."""
+    digest = hashlib.sha256(requirements.read_bytes())
+    digest.update(f"{sys.implementation.cache_tag} {sys.platform} {os.uname().machine}".encode())
+    return digest.hexdigest()[:16]
+
+
+def runtime_venv(requirements: Path = ROOT / "requirements.txt", *, cache: Path = RUNTIME_VENV_CACHE) -> Path:
+    """A virtualenv holding what requirements.txt installs and nothing else, created once and reused.
+
+    Keyed by requirements_key: a changed requirements.txt gets a new one. Builds running at once
+    (three stages, two worktrees' suites) wait on one lock; a folder without its `.complete` mark
+    (an interrupted build) is built again.
+    """
+    venv = cache / requirements_key(requirements)
+    done = venv / ".complete"
+    if done.is_file():
+        return venv
+    cache.mkdir(parents=True, exist_ok=True)
+    with open(cache / f"{venv.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if done.is_file():
+            return venv
+        shutil.rmtree(venv, ignore_errors=True)
+        python = getattr(sys, "_base_executable", sys.executable)
+        for command in (
+            [python, "-m", "venv", str(venv)],
+            [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "--no-input", "-r", str(requirements)],
+        ):
+            result = subprocess.run(command, capture_output=True, text=True, timeout=1800, check=False)  # noqa: S603
+            if result.returncode != 0:
+                shutil.rmtree(venv, ignore_errors=True)
+                raise ArtifactError(
+                    f"{' '.join(command[:4])} ... failed:\n{result.stdout[-2000:]}{result.stderr[-3000:]}"
+                )
+        done.write_text(requirements.read_text())
+    return venv
+
+
+# What Zappa writes at the zip's top beside the project and the libraries (an empty __init__.py, as in every
+# folder of the project without one), and bin/package's stamp.
+ZAPPA_GENERATED = frozenset(
+    {"handler.py", "zappa_settings.py", "django_zappa_app.py", "__init__.py", "package_info.json"}
+)
+
+
+def site_packages(venv: Path) -> Path:
+    return venv / "lib" / f"python{sys.version_info.major}.{sys.version_info.minor}" / "site-packages"
+
+
+def distribution_top_levels(venv: Path) -> dict[str, str]:
+    """Each top-level name the venv's installed distributions put in site-packages (their RECORDs) -> distribution."""
+    import importlib.metadata
+
+    names = {}
+    for distribution in importlib.metadata.distributions(path=[str(site_packages(venv))]):
+        for file in distribution.files or []:
+            first = file.parts[0]
+            if first not in ("..", "__pycache__"):
+                names[first] = distribution.metadata["Name"]
+    return names
+
+
+def allowed_top_levels(venv: Path, runtime_paths: tuple[str, ...] = RUNTIME_PATHS) -> set[str]:
+    """What may sit at the top of a zip: the runtime venv's distributions, Cue's runtime paths, Zappa's files."""
+    return set(distribution_top_levels(venv)) | set(runtime_paths) | ZAPPA_GENERATED | {"__pycache__"}
+
+
+def _tracked_files(project_dir: Path, paths: tuple[str, ...]) -> list[str] | None:
+    """The files git tracks under paths (relative names), or None when project_dir is not a git checkout's top."""
+    top = _git(project_dir, "rev-parse", "--show-toplevel")
+    if top is None or Path(top).resolve() != project_dir.resolve():
+        return None
+    listed = _git(project_dir, "ls-files", "-z", "--cached", "--", *paths) or ""
+    return sorted(name for name in listed.split("\0") if name)
+
+
+def _untracked_files(project_dir: Path, paths: tuple[str, ...]) -> list[str]:
+    listed = _git(project_dir, "ls-files", "-z", "--others", "--exclude-standard", "--", *paths) or ""
+    return sorted(name for name in listed.split("\0") if name)
+
+
+def _is_bytecode(name: str) -> bool:
+    return name.endswith((".pyc", ".pyo")) or "__pycache__" in Path(name).parts
+
+
+def runtime_tree(project_dir: Path, dest: Path, paths: tuple[str, ...] = RUNTIME_PATHS) -> list[str]:
+    """Copy the runtime paths of project_dir into dest (git-tracked files only in a checkout); the untracked left out.
+
+    dest becomes the folder Zappa packages: nothing of the checkout outside these paths can reach the zip.
+    """
+    missing = [path for path in paths if not (project_dir / path).exists()]
+    if missing:
+        raise ArtifactError(f"runtime paths not found in {project_dir}: {missing}")
+    tracked = _tracked_files(project_dir, paths)
+    if tracked is None:
+        names = []
+        for path in paths:
+            source = project_dir / path
+            found = [source] if source.is_file() else sorted(p for p in source.rglob("*") if p.is_file())
+            names += [p.relative_to(project_dir).as_posix() for p in found]
+        left_out: list[str] = []
+    else:
+        names = tracked
+        left_out = [name for name in _untracked_files(project_dir, paths) if not _is_bytecode(name)]
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        source = project_dir / name
+        if _is_bytecode(name) or not source.is_file():  # bytecode is bin/package's to write; deleted, not committed
+            continue
+        (dest / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source, dest / name)
+    return left_out
+
+
 def zappa_package(
-    stage: str, out_zip: Path, *, project_dir: Path = ROOT, settings_file: Path | None = None, env: dict | None = None
+    stage: str,
+    out_zip: Path,
+    *,
+    project_dir: Path = ROOT,
+    settings_file: Path | None = None,
+    env: dict | None = None,
+    venv: Path | None = None,
 ) -> Path:
-    """`zappa package STAGE -o out_zip` run from project_dir with this Python's virtualenv (its bin/ first)."""
-    venv = Path(sys.executable).parent.parent
+    """`zappa package STAGE -o out_zip` run from project_dir with venv's Zappa (default: this Python's virtualenv)."""
+    venv = venv or Path(sys.executable).parent.parent
     zappa = venv / "bin" / "zappa"
     if not zappa.exists():
-        raise ArtifactError(f"{venv} has no zappa: run bin/package from the project's virtualenv")
+        raise ArtifactError(f"{venv} has no zappa: requirements.txt installs it")
     env = dict(os.environ if env is None else env)
     env |= {"VIRTUAL_ENV": str(venv), "PATH": f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}"}
     if memory_tmpdir() and "TMPDIR" not in env:
@@ -360,16 +505,31 @@ def build(
     settings_file: Path | None = None,
     bytecode: bool = True,
     env: dict | None = None,
+    runtime_paths: tuple[str, ...] = RUNTIME_PATHS,
+    requirements: Path | None = None,
 ) -> Artifact:
-    settings_path = settings_file or project_dir / "zappa_settings.json"
+    settings_path = (settings_file or project_dir / "zappa_settings.json").resolve()
     config = stage_config(stage, settings_path)
     if bytecode:
         check_runtime(config)
     artifact = Artifact(stage=stage, zip_path=out_zip, bytecode=bytecode)
+    started = time.monotonic()
+    venv = runtime_venv(requirements or project_dir / "requirements.txt")
+    artifact.runtime_venv = str(venv)
+    artifact.seconds["runtime venv"] = time.monotonic() - started
     with tempfile.TemporaryDirectory(prefix=f"artifact-{stage}-", dir=memory_tmpdir()) as tmp:
         work = Path(tmp)
         started = time.monotonic()
-        raw = zappa_package(stage, work / "zappa.zip", project_dir=project_dir, settings_file=settings_file, env=env)
+        tree = work / "project"
+        artifact.left_out_untracked = runtime_tree(project_dir, tree, runtime_paths)
+        # Zappa runs in the copied tree: the settings' policy files are named from the checkout instead.
+        settings_copy = work / "zappa_settings.json"
+        settings_copy.write_text(
+            json.dumps(absolute_policies(json.loads(settings_path.read_text()), settings_path.parent))
+        )
+        raw = zappa_package(
+            stage, work / "zappa.zip", project_dir=tree, settings_file=settings_copy, env=env, venv=venv
+        )
         artifact.zappa_zipped_bytes = raw.stat().st_size
         artifact.seconds["zappa package"] = time.monotonic() - started
 
@@ -404,6 +564,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-o", "--output", type=Path, help="the zip to write (default dist/cue-STAGE.zip)")
     parser.add_argument("--no-bytecode", action="store_true", help="leave out the precompiled .pyc")
     parser.add_argument("--project-dir", type=Path, default=ROOT, help=argparse.SUPPRESS)  # the bench's bare project
+    parser.add_argument("--runtime-path", action="append", help=argparse.SUPPRESS)  # its runtime folders
+    parser.add_argument("--requirements", type=Path, help=argparse.SUPPRESS)  # and its requirements
     parser.add_argument("--json", action="store_true", help="print what was done as one JSON object")
     args = parser.parse_args(argv)
     out = (args.output or args.project_dir / "dist" / f"cue-{args.stage}.zip").resolve()
@@ -414,6 +576,8 @@ def main(argv: list[str] | None = None) -> int:
             project_dir=args.project_dir.resolve(),
             settings_file=args.settings_file,
             bytecode=not args.no_bytecode,
+            runtime_paths=tuple(args.runtime_path or RUNTIME_PATHS),
+            requirements=args.requirements,
         )
     except ArtifactError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -429,6 +593,8 @@ def main(argv: list[str] | None = None) -> int:
         f"libraries; {artifact.compiled} modules precompiled, {artifact.sourceless} of them third-party "
         f"shipped without source; {steps}"
     )
+    if artifact.left_out_untracked:
+        print(f"left out, not tracked by git: {', '.join(artifact.left_out_untracked)}")
     flag = f" -s {args.settings_file}" if args.settings_file else ""
     print(f"deploy with: zappa update {args.stage}{flag} -z {out}")
     print("(a stage's first deploy, or new extra_permissions: a plain zappa deploy/update first; docs/operations.md)")

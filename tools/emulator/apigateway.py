@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from project.emulator.function import ACCOUNT, StageFunction
+from tools.emulator.function import ACCOUNT, StageFunction
 
 INTEGRATION_TIMEOUT_SECONDS = 29  # API Gateway's limit on waiting for the function
 MAX_REQUEST_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
