@@ -259,6 +259,9 @@ SPECTACULAR_SETTINGS = {
         "SuggestionStatusEnum": "apps.suggestions.models.SuggestionStatus",
         "ReplyStatusEnum": "apps.integrations.models.ReplyStatus",
         "DeliveryStatusEnum": "apps.integrations.models.DeliveryStatus",
+        "EntryKindEnum": "apps.knowledge.models.EntryKind",
+        "SyncKindEnum": "apps.knowledge.models.SyncKind",
+        "SyncStatusEnum": "apps.knowledge.models.SyncStatus",
     },
     # Imports (so registers) Cue's auth extension when a schema is generated, not at start-up.
     "PREPROCESSING_HOOKS": ["apps.accounts.schema.register_extensions"],
