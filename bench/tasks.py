@@ -1,11 +1,11 @@
-"""Figures for the task backbone: dispatch overhead, worker throughput through the handler, duplicate-delivery soak.
+"""Figures for the task backbone: dispatch overhead, worker throughput through the handler, duplicate-delivery soaks.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/cue_tasks_bench python bench/tasks.py [--samples 300] [--soak 1000]
 
 AWS is moto in-process (mock_aws, started before any boto3 client exists: nothing leaves the
 process). The database is real PostgreSQL; the bench creates and migrates its database if needed
 and empties the ledger first. Each figure is printed with a baseline measured in the same run.
-Exits 1 if the soak finds a duplicated effect.
+Exits 1 if either soak (a task in the ledger's transaction, one with `atomic=False`) finds an effect lost or duplicated.
 """
 
 import argparse
@@ -76,6 +76,12 @@ def durable_effect(name: str) -> None:
     Workspace.objects.create(name=name)
 
 
+@durable_task(atomic=False)
+def durable_effect_no_transaction(name: str) -> None:
+    """The same effect from a body the ledger runs with no transaction open (as the Intercom tasks run)."""
+    Workspace.objects.create(name=name)
+
+
 def plain_effect(name: str) -> None:
     """The baseline: a plain Zappa SNS task, no ledger."""
     Workspace.objects.create(name=name)
@@ -140,10 +146,10 @@ def worker_path(sns: SnsCapture, samples: int) -> None:
     print(f"  durable tasks succeeded: {done}/{samples}")
 
 
-def soak(sns: SnsCapture, n: int) -> int:
+def soak(sns: SnsCapture, n: int, task=durable_effect) -> int:
     empty_ledger()
     for i in range(n):
-        durable_effect.delay(f"bench-soak-{i:05}")
+        task.delay(f"bench-soak-{i:05}")
     messages = sns.drain()
     assert len(messages) == n, (len(messages), n)
     outcomes: Counter = Counter()
@@ -176,7 +182,9 @@ def soak(sns: SnsCapture, n: int) -> int:
     duplicated = sum(count - 1 for count in names.values())
     missing = n - len(names)
     not_succeeded = TaskRun.objects.exclude(status=TaskStatus.SUCCEEDED).count()
-    print(f"duplicate-delivery soak: {n} tasks x 2 deliveries ({half} in a row, {n - half} from two threads at once):")
+    how = "in the ledger's transaction" if task.atomic else "no transaction open (atomic=False)"
+    print(f"duplicate-delivery soak, {how}: {n} tasks x 2 deliveries", end=" ")
+    print(f"({half} in a row, {n - half} from two threads at once):")
     print(f"  delivery outcomes: {json.dumps(dict(sorted(outcomes.items())))}")
     print(f"  concurrent pairs took {concurrent_s:.1f} s")
     print(f"  effects: {len(names)} distinct, missing {missing}, ledger rows not succeeded {not_succeeded}")
@@ -209,6 +217,8 @@ def main() -> int:
         worker_path(sns, options.samples)
         print()
         failures = soak(sns, options.soak)
+        print()
+        failures += soak(sns, options.soak, task=durable_effect_no_transaction)
     empty_ledger()
     remote_env_server.stop()
     return 1 if failures else 0

@@ -204,6 +204,18 @@ def _when(now) -> str:
     return f"{now:%Y-%m-%d %H:%M} UTC"
 
 
+class DeliveryUnreadable(Exception):
+    """A stored delivery whose conversation cannot be read: recorded skipped; retrying cannot fix a body."""
+
+    retryable = False  # the process_delivery task records it rejected, with this reason
+
+
+class ReplyNotSendable(Exception):
+    """A reply that no retry can send: Intercom was disconnected (or the connection disabled) first."""
+
+    retryable = False  # the send_reply task records it rejected, with this reason
+
+
 @transaction.atomic
 def _connection_save(
     *,
@@ -476,18 +488,24 @@ def connections_verify(*, include_verified: bool = False, limit: int = 200) -> d
 
 
 def admins_sync(*, workspace_id: int) -> dict:
-    """Fetch the Intercom workspace's teammates and map them to Cue members by email."""
+    """Fetch the Intercom workspace's teammates and map them to Cue members by email.
+
+    Intercom is called with no transaction open; the writes then commit in one short transaction.
+    Intercom's errors propagate: a refused token (401) is permanent (the sync_admins task is
+    recorded rejected with the reason: the owner must reconnect), a 429/5xx is retried.
+    """
     conn = selectors.connection_for_workspace(workspace=workspace_id)
     if conn is None:
         return {"synced": 0, "skipped": "not connected (or the connection is disabled)"}
     client = IntercomClient.for_connection(conn)
-    try:
-        me = client.me()
-        admins = client.list_admins()
-    except (IntercomAuthError, IntercomNotFound, IntercomClientError) as exc:
-        # Not worth retrying: the owner must reconnect. Shown in the task's result.
-        logger.warning("intercom teammates not synced", extra={"workspace_id": workspace_id, "error": str(exc)})
-        return {"synced": 0, "error": str(exc)}
+    me = client.me()
+    admins = client.list_admins()
+    with transaction.atomic():
+        return _admins_store(conn=conn, me=me, admins=admins)
+
+
+def _admins_store(*, conn: IntercomConnection, me: dict, admins: list[dict]) -> dict:
+    workspace_id = conn.workspace_id
     members = {m.user.email.lower(): m for m in membership_list(workspace=conn.workspace)}
     seen = []
     for admin in admins:
@@ -653,32 +671,41 @@ def deliveries_redispatch_stale(*, now=None, limit: int = 500) -> int:
 # Mirroring: the worker
 # ------------------------------------------------------------------------------
 def delivery_process(*, delivery_id: int) -> dict:
-    """Mirror one stored delivery into conversations and messages (once: a processed delivery is left alone)."""
-    delivery = WebhookDelivery.objects.select_for_update().get(pk=delivery_id)
-    if delivery.status != DeliveryStatus.RECEIVED:
-        return delivery.result or {}
-    conn = selectors.connection_for_workspace(workspace=delivery.workspace_id, include_disabled=True)
-    if conn is not None and not conn.is_active:
-        # Stored while the connection still routed (a squatter's, before it was disabled): not mirrored.
-        delivery.status, delivery.result = DeliveryStatus.SKIPPED, {"skipped": "connection_disabled"}
+    """Mirror one stored delivery into conversations and messages, once.
+
+    One short transaction of its own (the process_delivery task opens none): the delivery row is
+    locked, mirrored and marked processed together, so a redelivered task, or one run again after
+    dying before its success mark, finds it processed and returns what was recorded. An unreadable
+    body is marked skipped (committed) and raises DeliveryUnreadable: the task is rejected, with
+    the reason, and never retried.
+    """
+    unreadable = None
+    with transaction.atomic():
+        delivery = WebhookDelivery.objects.select_for_update().get(pk=delivery_id)
+        if delivery.status != DeliveryStatus.RECEIVED:
+            return delivery.result or {}
+        conn = selectors.connection_for_workspace(workspace=delivery.workspace_id, include_disabled=True)
+        if conn is not None and not conn.is_active:
+            # Stored while the connection still routed (a squatter's, before it was disabled): not mirrored.
+            delivery.status, delivery.result = DeliveryStatus.SKIPPED, {"skipped": "connection_disabled"}
+        else:
+            try:
+                notification = payloads.notification_parse(delivery.body.encode())
+                data = payloads.conversation_from_item(
+                    notification.item, app_id=notification.app_id, region=conn.region if conn else Region.US
+                )
+            except payloads.PayloadError as exc:
+                unreadable = exc
+                delivery.status, delivery.result = DeliveryStatus.SKIPPED, {"error": str(exc)}
+            else:
+                result = conversation_upsert_from_intercom(
+                    workspace_id=delivery.workspace_id, data=data, event_at=notification.created_at
+                )
+                delivery.status, delivery.result = DeliveryStatus.PROCESSED, result.as_dict()
         delivery.processed_at = timezone.now()
         delivery.save(update_fields=["status", "result", "processed_at"])
-        return delivery.result
-    try:
-        notification = payloads.notification_parse(delivery.body.encode())
-        data = payloads.conversation_from_item(
-            notification.item, app_id=notification.app_id, region=conn.region if conn else Region.US
-        )
-    except payloads.PayloadError as exc:
-        # Retrying cannot fix a body: recorded and skipped.
-        delivery.status, delivery.result = DeliveryStatus.SKIPPED, {"error": str(exc)}
-    else:
-        result = conversation_upsert_from_intercom(
-            workspace_id=delivery.workspace_id, data=data, event_at=notification.created_at
-        )
-        delivery.status, delivery.result = DeliveryStatus.PROCESSED, result.as_dict()
-    delivery.processed_at = timezone.now()
-    delivery.save(update_fields=["status", "result", "processed_at"])
+    if unreadable is not None:
+        raise DeliveryUnreadable(f"delivery {delivery_id} skipped: {unreadable}") from unreadable
     return delivery.result
 
 
@@ -747,11 +774,12 @@ def _reply_result(reply: OutboundReply) -> dict:
     return {"reply_id": reply.id, "status": reply.status, "intercom_part_id": reply.intercom_part_id}
 
 
-def _reply_fail(reply: OutboundReply, error: str) -> dict:
-    reply.status, reply.error = ReplyStatus.FAILED, error[:2000]
-    reply.save(update_fields=["status", "error"])
+def _reply_fail(reply: OutboundReply, error: str) -> None:
+    """Pending → failed (shown to the agent), in a statement of its own: a reply sent meanwhile stays sent."""
+    OutboundReply.objects.filter(pk=reply.pk, status=ReplyStatus.PENDING).update(
+        status=ReplyStatus.FAILED, error=error[:2000]
+    )
     logger.warning("intercom reply failed", extra={"reply_id": reply.id, "error": error[:500]})
-    return _reply_result(reply)
 
 
 def _same_text(a: str, b: str) -> bool:
@@ -783,23 +811,42 @@ def _earlier_attempt_may_have_sent(reply: OutboundReply) -> bool:
 
 
 def reply_send(*, reply_id: int) -> dict:
-    """Post one queued reply, once.
+    """Post one queued reply, once, with no transaction open and no row locked while Intercom is called.
 
-    The reply row is locked for the attempt and marked sent with Intercom's part id in the same
-    transaction as the task's ledger row, so a redelivered task finds it sent and does nothing.
-    The residual window: Intercom accepted the post but the attempt died before committing
-    (timeout, crash). The retry then looks at the conversation first and records the part it
-    finds (same teammate, kind and text, posted since the reply was queued) instead of posting
-    again; a duplicate is possible only if Intercom does not show the part yet on that read.
+    The send_reply task opens no transaction (`atomic=False`): its ledger claim, committed before
+    this runs, is the reply's send claim. A delivery of the same task while this one holds a live
+    claim is skipped as busy, so two posts of one reply never overlap. Then, each step short:
+
+    1. read the reply: not pending any more (sent, failed) → nothing to do;
+    2. if an earlier attempt of the task may have posted (the ledger shows one: it died, timed
+       out, or Intercom answered 5xx), read the conversation and adopt the matching part (same
+       teammate, kind and text, posted since the reply was queued) instead of posting;
+    3. post;
+    4. record: pending → sent with Intercom's part id, one conditional UPDATE.
+
+    Intercom's reply endpoint has no idempotency key, so one window is left: an attempt dies (or
+    times out) after Intercom accepted the post, and Intercom does not list the part yet when the
+    retry reads the conversation (after the dead attempt's lease and a backoff, tens of seconds
+    later); only then is the reply posted twice. A retry never posts without that read.
+
+    Errors: permanent ones (401, 404, other 4xx: `retryable` False; no connection) mark the reply
+    failed and propagate, so the task is recorded rejected with the reason; retryable ones (429,
+    5xx, timeouts) propagate with the reply still pending: the task retries with backoff, and
+    when it is dead its error callback (reply_failed) marks the reply failed.
     """
-    reply = OutboundReply.objects.select_for_update().select_related("conversation").get(pk=reply_id)
+    reply = OutboundReply.objects.select_related("conversation").get(pk=reply_id)
     if reply.status != ReplyStatus.PENDING:
         return _reply_result(reply)
     conn = selectors.connection_for_workspace(workspace=reply.workspace_id, include_disabled=True)
     if conn is None:
-        return _reply_fail(reply, "Intercom was disconnected before the reply was sent.")
-    if not conn.is_active:
-        return _reply_fail(reply, f"The Intercom connection was disabled before sending: {conn.disabled_reason}")
+        error = "Intercom was disconnected before the reply was sent."
+    elif not conn.is_active:
+        error = f"The Intercom connection was disabled before sending: {conn.disabled_reason}"
+    else:
+        error = ""
+    if error:
+        _reply_fail(reply, error)
+        raise ReplyNotSendable(error)
     client = IntercomClient.for_connection(conn)
     conversation_id = reply.conversation.intercom_id
     not_before = reply.created_at.timestamp() - 5
@@ -814,11 +861,16 @@ def reply_send(*, reply_id: int) -> dict:
             )
             posted = _matching_parts(response, reply, not_before=not_before)
             part_id = str(posted[-1]["id"]) if posted else ""
-    except (IntercomAuthError, IntercomNotFound, IntercomClientError) as exc:
-        # Permanent: a revoked token, a deleted conversation, a refused body. Retrying will not help.
-        return _reply_fail(reply, str(exc))
-    reply.status, reply.intercom_part_id, reply.sent_at, reply.error = ReplyStatus.SENT, part_id, timezone.now(), ""
-    reply.save(update_fields=["status", "intercom_part_id", "sent_at", "error"])
+    except IntercomError as exc:
+        if not exc.retryable:
+            # A revoked token, a deleted conversation, a refused body: no retry will help.
+            _reply_fail(reply, str(exc))
+        raise
+    sent_at = timezone.now()
+    OutboundReply.objects.filter(pk=reply.pk, status=ReplyStatus.PENDING).update(
+        status=ReplyStatus.SENT, intercom_part_id=part_id, sent_at=sent_at, error=""
+    )
+    reply.refresh_from_db(fields=["status", "intercom_part_id", "sent_at", "error"])
     logger.info("intercom reply sent", extra={"reply_id": reply.id, "part_id": part_id})
     return _reply_result(reply)
 

@@ -23,7 +23,7 @@ class TaskRunAdmin(admin.ModelAdmin):
         # Rows come from dispatch only: a hand-made row would name a task with arguments nobody checked.
         return False
 
-    @admin.action(description="Retry the selected dead or failed tasks", permissions=["change"])
+    @admin.action(description="Retry the selected dead, rejected or failed tasks", permissions=["change"])
     def retry(self, request, queryset):
         done = 0
         for run in queryset:

@@ -11,6 +11,11 @@ class TaskStatus(models.TextChoices):
     SUCCEEDED = "succeeded", "Succeeded"
     FAILED = "failed", "Failed (will retry)"
     DEAD = "dead", "Dead"
+    REJECTED = "rejected", "Rejected (permanent error, not retried)"
+
+
+# A task in one of these is over: no delivery runs it again (an operator may retry it by hand).
+FINISHED_STATUSES = (TaskStatus.SUCCEEDED, TaskStatus.DEAD, TaskStatus.REJECTED)
 
 
 class TaskRun(models.Model):

@@ -23,6 +23,23 @@ class DurableTask:
     max_attempts: int
     backoff_seconds: float
     backoff_max_seconds: float
+    retry_on: tuple[type[BaseException], ...] = ()
+    permanent: tuple[type[BaseException], ...] = ()
+    atomic: bool = True
+
+    def is_permanent(self, exc: BaseException) -> bool:
+        """Whether an error of the body is permanent (recorded rejected, never retried) or worth retrying.
+
+        In order: `permanent=` wins, then `retry_on=`, then the error's own `retryable` attribute
+        (`apps.integrations.client.IntercomError` carries one: False for 401/404/other 4xx, True for
+        429, 5xx, timeouts and connection errors); any other error is retried (a bug, a lost
+        database connection), then dead.
+        """
+        if isinstance(exc, self.permanent):
+            return True
+        if isinstance(exc, self.retry_on):
+            return False
+        return getattr(exc, "retryable", None) is False
 
     def __call__(self, *args, **kwargs):
         """Calling the task runs the function directly (what the worker does inside the ledger)."""
@@ -55,8 +72,18 @@ def durable_task(
     max_attempts: int = 5,
     backoff_seconds: float = 30,
     backoff_max_seconds: float = 3600,
+    retry_on: tuple[type[BaseException], ...] = (),
+    permanent: tuple[type[BaseException], ...] = (),
+    atomic: bool = True,
 ):
-    """Declare a durable task. Use on module-level functions in apps/<app>/tasks.py that take ids."""
+    """Declare a durable task. Use on module-level functions in apps/<app>/tasks.py that take ids.
+
+    `retry_on` / `permanent`: error classes retried with backoff / recorded as rejected at once
+    (see `DurableTask.is_permanent`; an error's `retryable = False` makes it permanent without
+    being listed). `atomic=True` runs the body in one transaction with its success mark (database
+    work only); `atomic=False` runs it with no transaction open, for a body that calls another
+    service: it owns its short transactions and its own once-ness (docs/tasks.md).
+    """
 
     if max_attempts < 1:
         raise ValueError("max_attempts must be at least 1")
@@ -68,6 +95,9 @@ def durable_task(
             max_attempts=max_attempts,
             backoff_seconds=backoff_seconds,
             backoff_max_seconds=backoff_max_seconds,
+            retry_on=tuple(retry_on),
+            permanent=tuple(permanent),
+            atomic=atomic,
         )
         if "." in f.__qualname__ or "<" in f.__qualname__:
             raise TypeError(f"{task.name}: a durable task must be a module-level function")

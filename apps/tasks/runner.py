@@ -3,10 +3,12 @@
 import logging
 import uuid
 
+from apps.tasks.outcomes import Outcome
+
 logger = logging.getLogger(__name__)
 
 
-def run_task_message(envelope: dict) -> str:
+def run_task_message(envelope: dict) -> Outcome:
     """Run one delivery of a durable task: Zappa calls this with the envelope dispatch (or the sweeper) sent."""
     from apps.tasks.services import task_execute
 
@@ -15,7 +17,7 @@ def run_task_message(envelope: dict) -> str:
     except (TypeError, KeyError, ValueError):
         # Nothing to claim or record: raising would only make Lambda deliver the same bad message again.
         logger.error("task message without a valid task id dropped", extra={"envelope": str(envelope)[:500]})
-        return "invalid"
+        return Outcome.INVALID
     try:
         return task_execute(task_id=task_id)
     except TypeError as exc:

@@ -19,7 +19,8 @@ from django_guid import get_guid
 from django_guid.context import guid as guid_var
 
 from apps.tasks.invocation import DeadlineNear, remaining_seconds
-from apps.tasks.models import TaskRun, TaskStatus
+from apps.tasks.models import FINISHED_STATUSES, TaskRun, TaskStatus
+from apps.tasks.outcomes import Outcome
 from apps.tasks.registry import DurableTask, UnknownTask, task_get, task_name_of
 
 logger = logging.getLogger(__name__)
@@ -173,8 +174,12 @@ def _expired_message(run: TaskRun) -> str:
     return f"claim expired at {run.claimed_until.isoformat()}: the invocation died or timed out"
 
 
-def _claim(task_id: str, claim_id: uuid.UUID) -> tuple[str, TaskRun | None]:
-    """Take the row for this attempt, or say why not: done, busy, not_due, missing, dead."""
+def _claim(task_id: str, claim_id: uuid.UUID) -> tuple[Outcome | None, TaskRun | None]:
+    """Take the row for this attempt (None, run), or say why not: done, busy, not_due, missing, dead.
+
+    A short transaction of its own: the claim (status running, claim id, lease) is committed
+    before the task runs, so a duplicate delivery sees it without waiting on a lock.
+    """
     now = timezone.now()
     remaining = remaining_seconds()
     # The claim lasts the invocation's remaining time (plus a little): after that the invocation is gone.
@@ -183,18 +188,18 @@ def _claim(task_id: str, claim_id: uuid.UUID) -> tuple[str, TaskRun | None]:
         with transaction.atomic():
             run = TaskRun.objects.select_for_update(nowait=True).filter(pk=task_id).first()
             if run is None:
-                return "missing", None
-            if run.status in (TaskStatus.SUCCEEDED, TaskStatus.DEAD):
-                return "done", run
+                return Outcome.MISSING, None
+            if run.status in FINISHED_STATUSES:
+                return Outcome.DONE, run
             if run.status == TaskStatus.RUNNING and run.claimed_until and run.claimed_until > now:
-                return "busy", run
+                return Outcome.BUSY, run
             if run.status == TaskStatus.FAILED and run.next_attempt_at and run.next_attempt_at > now:
-                return "not_due", run
+                return Outcome.NOT_DUE, run
             if run.status == TaskStatus.RUNNING:
                 run.last_error = _expired_message(run)
                 if run.attempts >= run.max_attempts:
-                    _mark_dead(run, now)
-                    return "dead", run
+                    _mark_finished(run, now, TaskStatus.DEAD)
+                    return Outcome.DEAD, run
             run.status = TaskStatus.RUNNING
             run.attempts += 1
             run.claim_id = claim_id
@@ -213,41 +218,46 @@ def _claim(task_id: str, claim_id: uuid.UUID) -> tuple[str, TaskRun | None]:
                     "updated_at",
                 ]
             )
-            return "claimed", run
+            return None, run
     except OperationalError as exc:
         if getattr(exc.__cause__, "pgcode", None) == _LOCK_NOT_AVAILABLE:
-            return "busy", None
+            return Outcome.BUSY, None
         raise
 
 
-def _mark_dead(run: TaskRun, now: datetime) -> None:
-    """Out of attempts: stop retrying, tell the error callback (in the caller's transaction)."""
-    run.status = TaskStatus.DEAD
+def _mark_finished(run: TaskRun, now: datetime, status: TaskStatus) -> None:
+    """Dead (out of attempts) or rejected (a permanent error): stop, tell the error callback (caller's transaction)."""
+    run.status = status
     run.finished_at = now
     run.claimed_until = None
     run.next_attempt_at = None
     run.save(update_fields=["status", "finished_at", "claimed_until", "next_attempt_at", "last_error", "updated_at"])
-    logger.error("task dead", extra={"task_id": str(run.id), "task": run.name, "error": run.last_error[:500]})
+    logger.error(
+        f"task {status.value}",  # "task dead", "task rejected": the messages operators search for
+        extra={"task_id": str(run.id), "task": run.name, "status": status, "error": run.last_error[:500]},
+    )
     if run.error_callback:
-        task_dispatch(
-            task=run.error_callback,
-            args=[{"task_id": str(run.id), "task": run.name, "error": run.last_error[-2000:]}],
-            workspace_id=run.workspace_id,
-            parent=run,
-        )
+        info = {"task_id": str(run.id), "task": run.name, "status": status, "error": run.last_error[-2000:]}
+        task_dispatch(task=run.error_callback, args=[info], workspace_id=run.workspace_id, parent=run)
 
 
-def _record_failure(run: TaskRun, claim_id: uuid.UUID, task: DurableTask | None, error: str) -> str:
+def _record_failure(
+    run: TaskRun, claim_id: uuid.UUID, task: DurableTask | None, error: str, *, permanent: bool = False
+) -> Outcome:
+    """Record an attempt's error: rejected when permanent, else failed (retried after a backoff) or dead."""
     now = timezone.now()
     with transaction.atomic():
         locked = TaskRun.objects.select_for_update().get(pk=run.pk)
         if locked.claim_id != claim_id or locked.status != TaskStatus.RUNNING:
-            return "lost"
+            return Outcome.LOST
         locked.last_error = error[-8000:]
         locked.claimed_until = None
+        if permanent:
+            _mark_finished(locked, now, TaskStatus.REJECTED)
+            return Outcome.REJECTED
         if locked.attempts >= locked.max_attempts:
-            _mark_dead(locked, now)
-            return "dead"
+            _mark_finished(locked, now, TaskStatus.DEAD)
+            return Outcome.DEAD
         locked.status = TaskStatus.FAILED
         locked.next_attempt_at = now + _backoff(locked, task)
         locked.sent_at = None
@@ -256,20 +266,57 @@ def _record_failure(run: TaskRun, claim_id: uuid.UUID, task: DurableTask | None,
         "task failed; will retry",
         extra={"task_id": str(run.id), "task": run.name, "attempt": locked.attempts, "error": error[:500]},
     )
-    return "failed"
+    return Outcome.FAILED
 
 
-def task_execute(*, task_id: str) -> str:
+def _succeed(locked: TaskRun, result: Any) -> None:
+    """The success mark, and the callback dispatched with the result (in the caller's transaction)."""
+    _json_size(locked.name, "a task's result", result)  # it is stored, and travels to the callback
+    locked.status = TaskStatus.SUCCEEDED
+    locked.result = result
+    locked.finished_at = timezone.now()
+    locked.claimed_until = None
+    locked.save(update_fields=["status", "result", "finished_at", "claimed_until", "updated_at"])
+    if locked.callback:
+        task_dispatch(task=locked.callback, args=[result], workspace_id=locked.workspace_id, parent=locked)
+
+
+def _locked_if_ours(run: TaskRun, claim_id: uuid.UUID) -> TaskRun:
+    locked = TaskRun.objects.select_for_update().get(pk=run.pk)
+    if locked.claim_id != claim_id:
+        raise _LostClaim
+    return locked
+
+
+def _run_body(task: DurableTask, run: TaskRun, claim_id: uuid.UUID) -> None:
+    """Run the task and record its success, atomically with its writes or after them (`task.atomic`)."""
+    if task.atomic:
+        # Database work only: its writes and the success mark commit together, under the row lock.
+        with transaction.atomic():
+            locked = _locked_if_ours(run, claim_id)
+            _succeed(locked, task.func(*locked.args, **locked.kwargs))
+        return
+    # A body that calls another service: no transaction is open and no row is locked while it
+    # runs. The committed claim keeps duplicate deliveries away; the body's own short
+    # transactions make its effect once (a retry after a crash here finds its work done).
+    result = task.func(*run.args, **run.kwargs)
+    with transaction.atomic():
+        _succeed(_locked_if_ours(run, claim_id), result)
+
+
+def task_execute(*, task_id: str) -> Outcome:
     """Run one delivery of a task. Returns what happened; never raises for the task's own errors.
 
-    The task's writes and its `succeeded` mark commit in one transaction that holds the row lock,
-    so a duplicate delivery sees either nothing done (and is skipped) or everything done.
+    Claim (a short transaction, committed), run, record. An atomic task's writes and its
+    `succeeded` mark commit in one transaction that holds the row lock, so a duplicate delivery
+    sees either nothing done (and is skipped) or everything done. A task's error is recorded as
+    the task declares it: permanent ones `rejected` at once, the rest retried with backoff, then dead.
     """
     claim_id = uuid.uuid4()
-    outcome, run = _claim(task_id, claim_id)
-    if outcome != "claimed":
-        logger.info("task delivery skipped", extra={"task_id": task_id, "reason": outcome})
-        return outcome
+    skipped, run = _claim(task_id, claim_id)
+    if skipped is not None:
+        logger.info("task delivery skipped", extra={"task_id": task_id, "reason": skipped})
+        return skipped
     try:
         task = task_get(run.name)
     except UnknownTask:
@@ -280,22 +327,10 @@ def task_execute(*, task_id: str) -> str:
     run_token = _current_run.set(run)
     guid_token = guid_var.set(run.correlation_id or uuid.uuid4().hex)
     try:
-        with transaction.atomic():
-            locked = TaskRun.objects.select_for_update().get(pk=run.pk)
-            if locked.claim_id != claim_id:
-                raise _LostClaim
-            result = task.func(*locked.args, **locked.kwargs)
-            _json_size(run.name, "a task's result", result)  # it is stored, and travels to the callback
-            locked.status = TaskStatus.SUCCEEDED
-            locked.result = result
-            locked.finished_at = timezone.now()
-            locked.claimed_until = None
-            locked.save(update_fields=["status", "result", "finished_at", "claimed_until", "updated_at"])
-            if locked.callback:
-                task_dispatch(task=locked.callback, args=[result], workspace_id=locked.workspace_id, parent=locked)
+        _run_body(task, run, claim_id)
     except _LostClaim:
         logger.warning("task claim lost to a later attempt", extra={"task_id": task_id})
-        return "lost"
+        return Outcome.LOST
     except DeadlineNear as exc:
         return _record_failure(run, claim_id, task, f"stopped before the invocation deadline: {exc}")
     except DatabaseError as exc:
@@ -304,14 +339,19 @@ def task_execute(*, task_id: str) -> str:
         try:
             return _record_failure(run, claim_id, task, "".join(traceback.format_exception(exc)))
         except DatabaseError:
-            return "failed"
+            return Outcome.FAILED
     except Exception as exc:  # noqa: BLE001 - every error is recorded; TypeError must not reach Zappa's retry
+        if task.is_permanent(exc):
+            # The reason first (what an operator reads in a list), then where it came from.
+            reason = f"permanent error, not retried: {type(exc).__name__}: {exc}"
+            error = reason + "\n\n" + "".join(traceback.format_exception(exc))
+            return _record_failure(run, claim_id, task, error, permanent=True)
         return _record_failure(run, claim_id, task, "".join(traceback.format_exception(exc)))
     finally:
         guid_var.reset(guid_token)
         _current_run.reset(run_token)
     logger.info("task succeeded", extra={"task_id": task_id, "task": run.name, "attempt": run.attempts})
-    return "succeeded"
+    return Outcome.SUCCEEDED
 
 
 # ------------------------------------------------------------------------------
@@ -342,7 +382,7 @@ def task_sweep(*, now: datetime | None = None, limit: int = 500) -> dict[str, in
             run.last_error = _expired_message(run)
             run.claimed_until = None
             if run.attempts >= run.max_attempts:
-                _mark_dead(run, now)
+                _mark_finished(run, now, TaskStatus.DEAD)
                 counts["dead"] += 1
                 continue
             run.status = TaskStatus.PENDING
@@ -380,10 +420,12 @@ def task_sweep(*, now: datetime | None = None, limit: int = 500) -> dict[str, in
 
 @transaction.atomic
 def task_retry(*, run: TaskRun) -> TaskRun:
-    """An operator sends a dead (or failed) task again with a fresh set of attempts."""
+    """An operator sends a dead, rejected (say, once Intercom is reconnected) or failed task again, attempts reset."""
     locked = TaskRun.objects.select_for_update().get(pk=run.pk)
-    if locked.status not in (TaskStatus.DEAD, TaskStatus.FAILED):
-        raise ValidationError({"status": [f"Only dead or failed tasks can be retried; this one is {locked.status}."]})
+    if locked.status not in (TaskStatus.DEAD, TaskStatus.REJECTED, TaskStatus.FAILED):
+        raise ValidationError(
+            {"status": [f"Only dead, rejected or failed tasks can be retried; this one is {locked.status}."]}
+        )
     locked.status = TaskStatus.PENDING
     locked.attempts = 0
     locked.next_attempt_at = None
@@ -399,10 +441,8 @@ def task_retry(*, run: TaskRun) -> TaskRun:
 
 
 def task_runs_purge(*, workspace_id: int | None, before, limit: int) -> int:
-    """Delete up to `limit` finished rows (succeeded or dead) of a workspace that finished before `before`."""
-    finished = TaskRun.objects.filter(
-        workspace_id=workspace_id, status__in=[TaskStatus.SUCCEEDED, TaskStatus.DEAD], finished_at__lt=before
-    )
+    """Delete up to `limit` finished rows (succeeded, dead or rejected) of a workspace that finished before `before`."""
+    finished = TaskRun.objects.filter(workspace_id=workspace_id, status__in=FINISHED_STATUSES, finished_at__lt=before)
     ids = list(finished.order_by("finished_at").values_list("id", flat=True)[:limit])
     # Children point at their parent with SET NULL: deleting a parent never cascades into live work.
     deleted, _ = TaskRun.objects.filter(pk__in=ids).delete()

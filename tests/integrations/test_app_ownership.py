@@ -275,7 +275,8 @@ def test_a_disabled_connection_sends_no_reply(owner, connect, intercom_api):
     conversation = Conversation.objects.create(workspace=owner.workspace, intercom_id="123")
     reply = services.reply_request(workspace=owner.workspace, conversation=conversation, body="Hello")
     disable(conn, "Claimed by another workspace.")
-    services.reply_send(reply_id=reply.id)
+    with pytest.raises(services.ReplyNotSendable, match="disabled before sending"):  # the send_reply task: rejected
+        services.reply_send(reply_id=reply.id)
     reply.refresh_from_db()
     assert reply.status == ReplyStatus.FAILED
     assert "Claimed by another workspace." in reply.error

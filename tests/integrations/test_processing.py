@@ -7,6 +7,8 @@ from apps.conversations.models import Message
 from apps.integrations import services
 from apps.integrations.models import DeliveryStatus, WebhookDelivery
 from apps.tasks.models import TaskRun, TaskStatus
+from apps.tasks.outcomes import Outcome
+from apps.tasks.services import task_execute
 from tests.integrations.intercom_payloads import ADMIN, APP_ID, CUSTOMER, OTHER_ADMIN, Conversation, encode
 
 pytestmark = pytest.mark.django_db
@@ -180,17 +182,24 @@ def test_empty_and_action_parts_do_not_trigger_suggestions(connection, deliver):
     assert suggestion_runs() == []
 
 
-def test_a_delivery_whose_item_is_unreadable_is_skipped_not_retried(connection, post_webhook):
-    """An envelope that passed the endpoint but whose conversation cannot be read: recorded as skipped."""
+def test_a_delivery_whose_item_is_unreadable_is_skipped_and_its_task_rejected(connection, post_webhook):
+    """An envelope that passed the endpoint but whose conversation cannot be read: skipped, rejected, not retried."""
     post_webhook(Conversation(2).user_replied())
     delivery = WebhookDelivery.objects.get()
     delivery.body = delivery.body.replace('"type":"conversation","id"', '"type":"conversation","idx"', 1)
     delivery.save()
-    result = services.delivery_process(delivery_id=delivery.id)
+    run = TaskRun.objects.get(name="apps.integrations.tasks.process_delivery")
+    assert task_execute(task_id=str(run.id)) is Outcome.REJECTED
     delivery.refresh_from_db()
     assert delivery.status == DeliveryStatus.SKIPPED
-    assert "id" in result["error"]
+    assert "id" in delivery.result["error"]
+    run.refresh_from_db()
+    assert run.status == TaskStatus.REJECTED
+    assert run.next_attempt_at is None
+    assert run.last_error.startswith("permanent error, not retried: DeliveryUnreadable: delivery ")
     assert not ConversationRow.objects.exists()
+    # A duplicate delivery of the message does nothing more.
+    assert task_execute(task_id=str(run.id)) is Outcome.DONE
 
 
 def test_generation_2_url_is_built_for_the_region(owner, connect, deliver):

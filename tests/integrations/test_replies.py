@@ -7,14 +7,18 @@ from datetime import timedelta
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.db import OperationalError, connection, transaction
 from django.utils import timezone
 from werkzeug import Response
 
 from apps.conversations.models import Conversation
-from apps.integrations.models import IntercomAdmin, ReplyStatus
+from apps.integrations.models import IntercomAdmin, OutboundReply, ReplyStatus
 from apps.integrations.services import reply_request
 from apps.tasks.models import TaskRun, TaskStatus
-from apps.tasks.services import task_sweep
+from apps.tasks.outcomes import Outcome
+from apps.tasks.services import task_execute, task_sweep
+
+SEND_REPLY = "apps.integrations.tasks.send_reply"
 
 _part_ids = itertools.count(37358121213)
 
@@ -109,6 +113,46 @@ def test_reply_is_posted_once_however_often_it_is_delivered(sns, intercom, inter
     assert TaskRun.objects.get(name="apps.integrations.tasks.send_reply").status == TaskStatus.SUCCEEDED
 
 
+def _while_intercom_is_called(reply: OutboundReply) -> dict:
+    """What another database connection sees while the worker waits on Intercom (run in the stand-in's thread)."""
+    seen = {}
+    try:
+        with transaction.atomic():
+            OutboundReply.objects.select_for_update(nowait=True).get(pk=reply.pk)
+            TaskRun.objects.select_for_update(nowait=True).get(pk=reply.task_id)
+        seen["rows_locked"] = False
+    except OperationalError:
+        seen["rows_locked"] = True
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+            " AND pid <> pg_backend_pid() AND state LIKE 'idle in transaction%%'"
+        )
+        seen["transactions_open"] = cursor.fetchone()[0]
+    # The same message delivered again meanwhile: the live claim keeps it away from Intercom.
+    seen["redelivery"] = task_execute(task_id=str(reply.task_id))
+    connection.close()
+    return seen
+
+
+def test_no_transaction_or_row_lock_is_held_while_intercom_is_called(sns, intercom, intercom_api, conversation, owner):
+    reply = queue(conversation, owner)
+    post = intercom.post("123")
+    seen = []
+
+    def probe_then_post(request):
+        seen.append(_while_intercom_is_called(reply))
+        return post(request)
+
+    intercom_api.expect_request("/conversations/123/reply", method="POST").respond_with_handler(probe_then_post)
+    sns.run_all()
+    assert seen == [{"rows_locked": False, "transactions_open": 0, "redelivery": Outcome.BUSY}]
+    reply.refresh_from_db()
+    assert reply.status == ReplyStatus.SENT
+    assert len(intercom.parts["123"]) == 1
+    assert TaskRun.objects.get(name=SEND_REPLY).status == TaskStatus.SUCCEEDED
+
+
 def test_note_as_the_members_own_intercom_teammate(sns, intercom, intercom_api, conversation, owner):
     IntercomAdmin.objects.create(workspace=owner.workspace, intercom_id="5017691", membership=owner)
     intercom_api.expect_request("/conversations/123/reply", method="POST").respond_with_handler(intercom.post("123"))
@@ -119,7 +163,7 @@ def test_note_as_the_members_own_intercom_teammate(sns, intercom, intercom_api, 
 
 
 @pytest.mark.parametrize(("status", "error"), [(401, "refused the access token"), (404, "Not found")])
-def test_permanent_errors_fail_the_reply_without_retrying(sns, intercom_api, conversation, owner, status, error):
+def test_permanent_errors_fail_the_reply_and_reject_the_task(sns, intercom_api, conversation, owner, status, error):
     intercom_api.expect_request("/conversations/123/reply", method="POST").respond_with_json(
         {"type": "error.list", "errors": [{"code": "x", "message": "nope"}]}, status=status
     )
@@ -130,19 +174,38 @@ def test_permanent_errors_fail_the_reply_without_retrying(sns, intercom_api, con
     assert reply.status == ReplyStatus.FAILED
     assert error in reply.error
     assert len(intercom_api.log) == 1
+    run = TaskRun.objects.get(name=SEND_REPLY)
+    assert (run.status, run.attempts, run.next_attempt_at) == (TaskStatus.REJECTED, 1, None)
+    assert run.last_error.startswith("permanent error, not retried: Intercom")
+    assert f"({status})" in run.last_error.splitlines()[0]
 
 
-def test_after_a_500_the_retry_looks_first_then_posts(sns, intercom, intercom_api, conversation, owner):
-    intercom_api.expect_oneshot_request("/conversations/123/reply", method="POST").respond_with_json({}, status=500)
+@pytest.mark.parametrize(
+    ("status", "headers", "error"),
+    [
+        # Intercom asks for an hour's pause: the client does not sleep that long; the task backs off.
+        (429, {"Retry-After": "3600"}, "IntercomRateLimited"),
+        (500, {}, "IntercomServerError"),
+    ],
+)
+def test_after_a_429_or_a_500_the_task_retries_looks_first_then_posts(
+    sns, intercom, intercom_api, conversation, owner, status, headers, error
+):
+    intercom_api.expect_oneshot_request("/conversations/123/reply", method="POST").respond_with_json(
+        {"type": "error.list", "errors": [{"code": "x", "message": "not now"}]}, status=status, headers=headers
+    )
     intercom_api.expect_request("/conversations/123/reply", method="POST").respond_with_handler(intercom.post("123"))
     reply = queue(conversation, owner)
     sns.run_all()
     reply.refresh_from_db()
     assert reply.status == ReplyStatus.PENDING
-    assert TaskRun.objects.get(name="apps.integrations.tasks.send_reply").status == TaskStatus.FAILED
+    run = TaskRun.objects.get(name=SEND_REPLY)
+    assert run.status == TaskStatus.FAILED
+    assert error in run.last_error
     retry_due_tasks(sns)
     reply.refresh_from_db()
     assert reply.status == ReplyStatus.SENT
+    assert TaskRun.objects.get(name=SEND_REPLY).status == TaskStatus.SUCCEEDED
     assert intercom.calls() == [
         ("POST", "/conversations/123/reply"),
         ("GET", "/conversations/123"),
@@ -189,6 +252,9 @@ def test_disconnected_before_sending(sns, intercom_api, conversation, owner, con
     reply.refresh_from_db()
     assert reply.status == ReplyStatus.FAILED
     assert intercom_api.log == []
+    run = TaskRun.objects.get(name=SEND_REPLY)
+    assert run.status == TaskStatus.REJECTED
+    assert run.last_error.startswith("permanent error, not retried: ReplyNotSendable: Intercom was disconnected")
 
 
 @pytest.mark.django_db

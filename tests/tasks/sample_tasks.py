@@ -29,6 +29,7 @@ def reset() -> None:
     drop_connection_next.clear()
     started.clear()
     release.clear()
+    in_transaction.clear()
 
 
 @durable_task
@@ -109,6 +110,60 @@ def renamed(name: str) -> None:
 @durable_task
 def measures(blob: str) -> int:
     return len(blob)
+
+
+class Refused(Exception):
+    """An error that says it is permanent, as Intercom's 401/404 do (`retryable = False`)."""
+
+    retryable = False
+
+
+class Passing(Exception):
+    """An error that says retrying may work, as Intercom's 429/5xx do."""
+
+    retryable = True
+
+
+class Declared(Exception):
+    """A plain error: its task declares what it means."""
+
+
+# How each sample error task's body saw the database: inside a transaction or not.
+in_transaction: dict[str, bool] = {}
+
+
+@durable_task(max_attempts=3)
+def raises(name: str, kind: str) -> None:
+    """Raises the error named by `kind` after a write (rolled back: the task is atomic)."""
+    calls[name] += 1
+    Workspace.objects.create(name=f"partial:{name}")
+    raise {"refused": Refused, "passing": Passing, "declared": Declared, "runtime": RuntimeError}[kind](name)
+
+
+@durable_task(max_attempts=3, permanent=(Declared,), retry_on=(Refused,))
+def declares(name: str, kind: str) -> None:
+    """`permanent=` makes a plain error permanent; `retry_on=` overrides an error's own `retryable = False`."""
+    calls[name] += 1
+    raise {"refused": Refused, "declared": Declared}[kind](name)
+
+
+@durable_task(atomic=False)
+def calls_out(name: str) -> str:
+    """A body that calls another service: no transaction open while it runs, its write committed on its own."""
+    calls[name] += 1
+    in_transaction[name] = connection.in_atomic_block
+    Workspace.objects.create(name=name)
+    started.set()
+    assert release.wait(timeout=20), "the test never released the task"
+    return name
+
+
+@durable_task(atomic=False, max_attempts=3)
+def calls_out_and_fails(name: str, kind: str) -> None:
+    """Commits a write of its own, then fails: the write stays (the body owns its once-ness)."""
+    calls[name] += 1
+    Workspace.objects.create(name=f"kept:{name}:{calls[name]}")
+    raise {"refused": Refused, "passing": Passing}[kind](name)
 
 
 def workspace_names(prefix: str) -> list[str]:

@@ -41,7 +41,7 @@ def test_admin_retry_action_sends_dead_tasks_and_skips_others(sns, admin_user, c
     assert response.status_code == 200
     notes = [str(m) for m in response.context["messages"]]
     assert "1 task(s) sent again." in notes
-    assert any(n.startswith(f"{finished.id}: Only dead or failed tasks") for n in notes)
+    assert any(n.startswith(f"{finished.id}: Only dead, rejected or failed tasks") for n in notes)
     [message] = sns.drain()
     assert json.loads(message)["args"][0]["task_id"] == str(revived.id)
     assert sns.deliver(message) == "succeeded"

@@ -113,7 +113,7 @@ def test_retrying_a_task_that_is_not_dead_or_failed_is_400_and_sends_nothing(sns
     response = client_for(owner).post(f"/api/tasks/{run.id}/retry")
     assert response.status_code == 400
     assert response.json()["error"]["fields"]["status"] == [
-        f"Only dead or failed tasks can be retried; this one is {status}."
+        f"Only dead, rejected or failed tasks can be retried; this one is {status}."
     ]
     assert sns.drain() == []
     stored = TaskRun.objects.get(pk=run.id)

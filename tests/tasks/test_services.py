@@ -167,7 +167,7 @@ def test_retry_by_hand_sends_a_dead_task_again_with_fresh_attempts():
 @pytest.mark.parametrize("status", [TaskStatus.PENDING, TaskStatus.RUNNING, TaskStatus.SUCCEEDED])
 def test_only_dead_or_failed_tasks_can_be_retried(status):
     run = stored(status=status, attempts=1)
-    with pytest.raises(ValidationError, match="Only dead or failed tasks"):
+    with pytest.raises(ValidationError, match="Only dead, rejected or failed tasks"):
         task_retry(run=run)
     run.refresh_from_db()
     assert (run.status, run.sends) == (status, 0)

@@ -77,7 +77,7 @@ def test_expired_claim_out_of_attempts_goes_dead_with_its_error_callback(sns):
     assert run.status == TaskStatus.DEAD
     callback = TaskRun.objects.get(parent=run)
     assert sent_ids(sns) == [str(callback.id)]
-    assert callback.args == [{"task_id": str(run.id), "task": MAKE, "error": run.last_error}]
+    assert callback.args == [{"task_id": str(run.id), "task": MAKE, "status": "dead", "error": run.last_error}]
 
 
 def test_two_sweepers_at_once_send_each_row_once(sns):
