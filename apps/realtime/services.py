@@ -150,6 +150,9 @@ def connection_issue(*, membership: Membership) -> dict:
     client_id = f"{settings.REALTIME_TOPIC_ROOT}-{workspace_id}-{user_id}-{secrets.token_hex(6)}"
     details: dict = {
         "backend": settings.REALTIME_BACKEND,
+        # "poll" only where realtime is really off (the log backend): the page polls instead of reconnecting.
+        "mode": "poll" if settings.REALTIME_BACKEND == "log" else "live",
+        "poll_seconds": settings.REALTIME_POLL_SECONDS,
         "url": None,
         "client_id": client_id,
         "topics": topics.subscribe_filters(workspace_id=workspace_id, user_id=user_id),

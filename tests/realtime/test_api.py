@@ -9,7 +9,7 @@ URL = "/api/realtime/connection"
 
 
 def test_log_backend_says_realtime_is_off(agent_client):
-    """The embedded default: no broker, so no URL or credentials; the topics still name the member's tree."""
+    """The embedded default: no broker, so poll mode, no URL or credentials; the topics still name the member's tree."""
     response = agent_client.get(URL)
     assert response.status_code == 200
     membership = agent_client.membership
@@ -17,6 +17,8 @@ def test_log_backend_says_realtime_is_off(agent_client):
     body = response.json()
     assert body == {
         "backend": "log",
+        "mode": "poll",
+        "poll_seconds": 5,
         "url": None,
         "client_id": body["client_id"],
         "topics": [f"cue/{ws}/conversations/#", f"cue/{ws}/agents/{user}/#"],
@@ -26,6 +28,18 @@ def test_log_backend_says_realtime_is_off(agent_client):
     }
     assert body["client_id"].startswith(f"cue-{ws}-{user}-")
     assert response["Cache-Control"] == "no-store"
+
+
+def test_poll_interval_comes_from_the_setting(agent_client, settings):
+    settings.REALTIME_POLL_SECONDS = 12
+    assert agent_client.get(URL).json()["poll_seconds"] == 12
+
+
+def test_every_broker_backend_is_live_mode(agent_client, settings):
+    """mqtt (and iot, tested with moto in test_iot.py) mean listening, never polling."""
+    settings.REALTIME_BACKEND, settings.MQTT_URL = "mqtt", "mqtt://broker.internal:1883"
+    body = agent_client.get(URL).json()
+    assert (body["mode"], body["url"]) == ("live", "ws://broker.internal:9001")
 
 
 def test_each_call_gets_its_own_client_id(agent_client):
