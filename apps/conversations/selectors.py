@@ -66,6 +66,16 @@ def conversation_get(*, workspace: Workspace, conversation_id: int, inbox_fields
     return conversations.get(pk=conversation_id)
 
 
+def conversation_by_id(*, conversation_id: int) -> Conversation | None:
+    """Any workspace's conversation by id, for a worker that was handed the id (never for a request)."""
+    return Conversation.objects.filter(pk=conversation_id).first()
+
+
+def messages_by_ids(*, conversation: Conversation, message_ids: list[int]) -> list[Message]:
+    """Those of the conversation's messages named, in the thread's order (deleted ones left out)."""
+    return list(message_list(conversation=conversation).filter(pk__in=message_ids))
+
+
 def message_list(*, conversation: Conversation) -> QuerySet[Message]:
     return Message.objects.filter(conversation=conversation, workspace_id=conversation.workspace_id).order_by(
         F("created_at_intercom").asc(nulls_first=True), "id"

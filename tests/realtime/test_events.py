@@ -172,5 +172,9 @@ def test_event_ref_names_a_registered_source_and_carries_ids_only():
 
 
 def test_topic_helpers_build_the_agent_tree():
-    assert topics.subscribe_filters(workspace_id=4, user_id=9) == ["cue/4/conversations/#", "cue/4/agents/9/#"]
+    assert topics.subscribe_filters(workspace_id=4, user_id=9) == [
+        "cue/4/conversations",
+        "cue/4/conversations/+/#",
+        "cue/4/agents/9/#",
+    ]
     assert topics.agent_suffix(9, "notices") == "agents/9/notices"

@@ -23,6 +23,7 @@ def policy_a() -> list[dict]:
 @pytest.mark.parametrize(
     "topic_filter",
     [f"cue/{A}/conversations/#", f"cue/{A}/conversations/+/suggestions", f"cue/{A}/conversations/42/messages"]
+    + [f"cue/{A}/conversations", f"cue/{A}/conversations/+/#"]
     + [f"cue/{A}/agents/{AGENT}/#", f"cue/{A}/agents/{AGENT}/notices"],
 )
 def test_a_may_subscribe_in_its_own_tree(policy_a, topic_filter):
@@ -32,7 +33,8 @@ def test_a_may_subscribe_in_its_own_tree(policy_a, topic_filter):
 @pytest.mark.parametrize(
     "topic_filter",
     [f"cue/{B}/#", f"cue/{B}/conversations/#", f"cue/{B}/conversations/42/suggestions", f"cue/{B}/agents/{AGENT}/#"]
-    + ["#", "cue/#", "cue/+/conversations/#", f"cue/+/agents/{AGENT}/#"]
+    + [f"cue/{B}/conversations", f"cue/{B}/conversations/+/#", f"cue/{A}/conversationsX", f"cue/{A}/+"]
+    + ["#", "cue/#", "cue/+/conversations/#", "cue/+/conversations", f"cue/+/agents/{AGENT}/#"]
     + [f"cue/{A}/#", f"cue/{A}/agents/#", f"cue/{A}/agents/{COLLEAGUE}/#", f"cue/{A}/agents/+/notices"]
     + [f"cue-staging/{A}/conversations/#"],
 )
@@ -44,6 +46,10 @@ def test_a_may_not_subscribe_outside_it(policy_a, topic_filter):
 def test_a_receives_its_messages_and_not_bs(policy_a):
     assert iot_policy.can_receive(policy_a, topic=f"cue/{A}/conversations/42/suggestions", **WHERE)
     assert not iot_policy.can_receive(policy_a, topic=f"cue/{B}/conversations/42/suggestions", **WHERE)
+    assert iot_policy.can_receive(policy_a, topic=f"cue/{A}/conversations", **WHERE), "the conversation list"
+    assert iot_policy.can_receive(policy_a, topic=f"cue/{A}/conversations/42/messages", **WHERE)
+    assert not iot_policy.can_receive(policy_a, topic=f"cue/{B}/conversations", **WHERE)
+    assert not iot_policy.can_receive(policy_a, topic=f"cue/{A}/conversationsX", **WHERE)
     assert not iot_policy.can_receive(policy_a, topic=f"cue/{A}/agents/{COLLEAGUE}/notices", **WHERE)
 
 
