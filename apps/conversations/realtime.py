@@ -17,7 +17,7 @@ def conversation_activity(*, conversation_id: int, change: str | None, message_i
     Loaded when the task runs: a late task carries the newest state of the conversation (clients keep
     the object with the latest `updated_at`). Rows deleted meanwhile are left out; nothing left, nothing sent.
     """
-    conversation = selectors.conversation_by_id(conversation_id=conversation_id)
+    conversation = selectors.conversation_as_listed(conversation_id=conversation_id)
     if conversation is None:
         return []
     events = []

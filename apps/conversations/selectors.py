@@ -66,9 +66,15 @@ def conversation_get(*, workspace: Workspace, conversation_id: int, inbox_fields
     return conversations.get(pk=conversation_id)
 
 
-def conversation_by_id(*, conversation_id: int) -> Conversation | None:
-    """Any workspace's conversation by id, for a worker that was handed the id (never for a request)."""
-    return Conversation.objects.filter(pk=conversation_id).first()
+def conversation_as_listed(*, conversation_id: int) -> Conversation | None:
+    """The conversation as a row of its workspace's list (with all the list adds), for a worker handed its id.
+
+    Built on conversation_list, so a realtime event carries exactly what GET /api/conversations shows.
+    """
+    workspace_id = Conversation.objects.filter(pk=conversation_id).values_list("workspace_id", flat=True).first()
+    if workspace_id is None:
+        return None
+    return conversation_list(workspace=Workspace(pk=workspace_id)).filter(pk=conversation_id).first()
 
 
 def messages_by_ids(*, conversation: Conversation, message_ids: list[int]) -> list[Message]:
