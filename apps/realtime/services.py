@@ -141,8 +141,9 @@ def event_source_publish(*, ref: Mapping) -> dict | list[dict] | None:
 
     A receipt for one event, a list of receipts for several (each sent after the previous one's
     PUBACK, so subscribers get them in that order), None when the source says there is nothing to
-    send any more (say, the row was deleted). If a publish fails midway, the retry sends the earlier
-    ones again with the same event ids: subscribers drop them.
+    send any more (say, the row was deleted). If a publish fails midway, the retry loads and sends
+    them all again: those whose content did not change meanwhile carry the same event ids, and
+    subscribers drop them.
     """
     ids = dict(ref)
     source = event_source_get(ids.pop("source", ""))
