@@ -71,7 +71,8 @@ def subscribe_filters(*, workspace_id: int, user_id: int) -> list[str]:
 
     `conversations` and `conversations/+/#` rather than one `conversations/#`: whether `#` also matches
     its parent level is where brokers differ (the MQTT spec says yes, AWS IoT's policy `topic/…/*` does
-    not cover it), and two overlapping filters would bring each list event twice on Mosquitto.
+    not cover it); and not `conversations` beside `conversations/#`, since MQTT 3.1.1 lets a broker
+    deliver a message once per matching filter (Mosquitto 2 sends it once; others need not).
     """
     root = workspace_root(workspace_id)
     return [f"{root}/{CONVERSATIONS}", f"{root}/{CONVERSATIONS}/+/#", f"{root}/{AGENTS}/{_level(user_id)}/#"]

@@ -108,7 +108,7 @@ def test_browser_connects_with_what_the_endpoint_returns(
 def test_the_endpoints_topics_bring_every_event_once(private_backend, settings, agent_client, subscribe):
     """The list topic, a conversation's messages and suggestions, the agent's own branch: each event once.
 
-    The filters must not overlap: Mosquitto would deliver an event matching two of them twice.
+    The filters do not overlap: a broker may deliver an event once per filter it matches.
     """
     settings.REALTIME_WS_URL = private_backend.ws_url
     details = agent_client.get(URL).json()
