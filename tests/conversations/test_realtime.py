@@ -170,11 +170,13 @@ def data(state="open", *, minutes=0, assignee="", messages=()) -> ConversationDa
 def published(owner, django_capture_on_commit_callbacks):
     """upsert(...) -> the events the log backend sent for it (the tasks run inline after commit)."""
 
-    def upsert(conversation: ConversationData) -> list[dict]:
+    def upsert(conversation: ConversationData, **kwargs) -> list[dict]:
         backend = get_backend()
         before = len(backend.sent)
         with django_capture_on_commit_callbacks(execute=True):
-            conversation_upsert_from_intercom(workspace_id=owner.workspace_id, data=conversation, event_at=None)
+            conversation_upsert_from_intercom(
+                workspace_id=owner.workspace_id, data=conversation, event_at=None, **kwargs
+            )
         return [json.loads(payload) for _, payload in list(backend.sent)[before:]]
 
     return upsert
@@ -202,6 +204,13 @@ def test_a_late_older_event_publishes_nothing(db, published):
     assert [e["type"] for e in published(data(minutes=5, messages=["a"]))] == ["conversation", "message"]
     assert published(data("closed", minutes=1)) == [], "an older state is not applied, so nothing changed"
     assert ConversationRow.objects.get().state == "open"
+
+
+def test_imported_history_is_not_pushed(db, published):
+    """live=False (the history import): stored, but thousands of old conversations do not flood the topics."""
+    assert published(data("closed", messages=["old"]), live=False) == []
+    assert Message.objects.count() == 1
+    assert [e["change"] for e in published(data("open", minutes=1)) if e["type"] == "conversation"] == ["opened"]
 
 
 def test_only_the_newest_messages_go_out_live(db, published):
