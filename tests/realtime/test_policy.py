@@ -90,14 +90,14 @@ def test_the_evaluator_applies_iam_rules():
     assert not iot_policy.allowed([literal], "iot:Subscribe", "arn:x:topicfilter/cue/1")
 
 
-def test_the_stage_role_may_discover_the_endpoint_and_publish_in_every_stage_tree():
-    """zappa_settings.json gives the function iot:DescribeEndpoint and iot:Publish on the cue roots only."""
-    config = json.loads((Path(settings.BASE_DIR) / "zappa_settings.json").read_text())
-    role = [{"Statement": config["base"]["extra_permissions"]}]
-    assert all("extra_permissions" not in stage for name, stage in config.items() if name != "base")
+@pytest.mark.parametrize(("stage", "root"), [("production", "cue"), ("staging", "cue-staging"), ("dev", "cue-dev")])
+def test_each_stage_role_may_discover_the_endpoint_and_publish_in_its_own_tree_only(stage, root):
+    """iam/<stage>.json (the stage's least-privilege role): iot:DescribeEndpoint, iot:Publish under its root only."""
+    role = [json.loads((Path(settings.BASE_DIR) / "iam" / f"{stage}.json").read_text())]
     assert iot_policy.allowed(role, "iot:DescribeEndpoint", "*")
-    for root in ("cue", "cue-staging", "cue-dev", "cue-feature-x"):
-        topic = f"{root}/1/conversations/42/suggestions"
-        assert iot_policy.can_publish(role, topic=topic, **WHERE), root
+    for topic in (f"{root}/1/conversations/42/suggestions", f"{root}/1/conversations"):
+        assert iot_policy.can_publish(role, topic=topic, **WHERE), topic
+    for other in {"cue", "cue-staging", "cue-dev"} - {root}:
+        assert not iot_policy.can_publish(role, topic=f"{other}/1/conversations", **WHERE), other
     assert not iot_policy.can_publish(role, topic="other-app/1/x", **WHERE)
-    assert not iot_policy.allowed(role, "iot:Subscribe", f"arn:aws:iot:{REGION}:{ACCOUNT}:topicfilter/cue/#")
+    assert not iot_policy.allowed(role, "iot:Subscribe", f"arn:aws:iot:{REGION}:{ACCOUNT}:topicfilter/{root}/#")
