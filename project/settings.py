@@ -322,6 +322,13 @@ REALTIME_IOT_AUTHORIZER = os.environ.get(
 REALTIME_TOKEN_SECONDS = int(os.environ.get("REALTIME_TOKEN_SECONDS", "900"))
 # How long an MQTT publish waits for its PUBACK (and a connect for its CONNACK) before it counts as failed.
 REALTIME_PUBLISH_TIMEOUT_SECONDS = float(os.environ.get("REALTIME_PUBLISH_TIMEOUT_SECONDS", "5"))
+# How often a browser polls the REST API when realtime is off (`log`), and while its live connection is down.
+_poll_seconds = os.environ.get("REALTIME_POLL_SECONDS", "5").strip()
+if not _poll_seconds.isdigit() or not 1 <= int(_poll_seconds) <= 3600:
+    raise ImproperlyConfigured(
+        f"REALTIME_POLL_SECONDS must be a whole number of seconds, 1 to 3600, not {_poll_seconds!r}."
+    )
+REALTIME_POLL_SECONDS = int(_poll_seconds)
 
 # ------------------------------------------------------------------------------
 # Encryption of stored secrets (project.encryption)

@@ -66,6 +66,22 @@ def conversation_get(*, workspace: Workspace, conversation_id: int, inbox_fields
     return conversations.get(pk=conversation_id)
 
 
+def conversation_as_listed(*, conversation_id: int) -> Conversation | None:
+    """The conversation as a row of its workspace's list (with all the list adds), for a worker handed its id.
+
+    Built on conversation_list, so a realtime event carries exactly what GET /api/conversations shows.
+    """
+    workspace_id = Conversation.objects.filter(pk=conversation_id).values_list("workspace_id", flat=True).first()
+    if workspace_id is None:
+        return None
+    return conversation_list(workspace=Workspace(pk=workspace_id)).filter(pk=conversation_id).first()
+
+
+def messages_by_ids(*, conversation: Conversation, message_ids: list[int]) -> list[Message]:
+    """Those of the conversation's messages named, in the thread's order (deleted ones left out)."""
+    return list(message_list(conversation=conversation).filter(pk__in=message_ids))
+
+
 def message_list(*, conversation: Conversation) -> QuerySet[Message]:
     return Message.objects.filter(conversation=conversation, workspace_id=conversation.workspace_id).order_by(
         F("created_at_intercom").asc(nulls_first=True), "id"

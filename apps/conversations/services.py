@@ -7,7 +7,14 @@ from datetime import UTC, datetime
 from django.db import IntegrityError, transaction
 
 from apps.conversations.data import ConversationData, MessageData
-from apps.conversations.models import AGENT_AUTHOR_TYPE, CUSTOMER_AUTHOR_TYPES, Conversation, Message
+from apps.conversations.models import (
+    AGENT_AUTHOR_TYPE,
+    CUSTOMER_AUTHOR_TYPES,
+    Conversation,
+    ConversationState,
+    Message,
+)
+from apps.realtime.events import event_ref
 from apps.tasks.services import task_dispatch
 from project.html import clean_html, html_to_text
 
@@ -20,6 +27,17 @@ PUBLISH_EVENT_TASK = "apps.realtime.tasks.publish_event"
 # Learning from what an agent typed: a durable task taking [message_id] of a new agent reply, filled in by
 # apps.suggestions (a reply that repeats an entry's text makes the customer's messages it answers evidence).
 LEARN_FROM_REPLY_TASK = "apps.suggestions.tasks.learn_from_reply"
+# The realtime source (apps.conversations.realtime) that publishes what one upsert changed.
+ACTIVITY_EVENT_SOURCE = "conversation_activity"
+# At most this many new messages of one event go out live (the newest): a first webhook for a long
+# conversation may carry hundreds of parts, and the client fetches the thread from the REST API anyway.
+MAX_LIVE_MESSAGES = 50
+# A conversation event's `change` for a new state.
+_STATE_CHANGES = {
+    ConversationState.CLOSED: "closed",
+    ConversationState.OPEN: "opened",
+    ConversationState.SNOOZED: "snoozed",
+}
 # Message kinds whose text is a preview worth showing in a list.
 _PREVIEW_KINDS = frozenset({"comment", "note"})
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -38,6 +56,13 @@ _STATE_FIELDS = [
     "updated_at_intercom",
     "last_event_at",
 ]
+# What an agent sees of a conversation in the list; a change to any of them is worth an event (Intercom's
+# own times alone are not: they move with events that change nothing an agent sees).
+_VISIBLE_FIELDS = [
+    *(f for f in _STATE_FIELDS if f not in ("created_at_intercom", "updated_at_intercom", "last_event_at")),
+    "last_message_at",
+    "last_message_text",
+]
 
 
 @dataclass(frozen=True)
@@ -48,12 +73,14 @@ class UpsertResult:
     new_message_ids: list[int]
     suggestion_message_ids: list[int]
     reply_message_ids: list[int]
+    change: str | None = None
 
     def as_dict(self) -> dict:
         return {
             "conversation_id": self.conversation_id,
             "created": self.created,
             "state_applied": self.state_applied,
+            "change": self.change,
             "new_message_ids": self.new_message_ids,
             "suggestion_message_ids": self.suggestion_message_ids,
             "reply_message_ids": self.reply_message_ids,
@@ -116,6 +143,35 @@ def _message_row(conversation: Conversation, data: MessageData) -> Message:
     )
 
 
+def _visible(conversation: Conversation) -> dict:
+    return {name: getattr(conversation, name) for name in _VISIBLE_FIELDS}
+
+
+def conversation_change(*, before: dict | None, after: dict) -> str | None:
+    """The most telling change between two `_visible` snapshots (None before: created), or None for none.
+
+    A new state first (closed, opened, snoozed), then a new assignee, then anything else an agent sees.
+    """
+    if before is None:
+        return "created"
+    if before["state"] != after["state"]:
+        return _STATE_CHANGES.get(after["state"], "updated")
+    if (before["assignee_id"], before["team_assignee_id"]) != (after["assignee_id"], after["team_assignee_id"]):
+        return "assigned"
+    return "updated" if before != after else None
+
+
+def _activity_publish(*, conversation: Conversation, change: str | None, new_messages: list[Message]) -> None:
+    """Dispatch the one publish task that sends what this upsert changed, in order, after commit."""
+    newest = sorted(new_messages, key=lambda m: (m.created_at_intercom or _EPOCH, m.id))[-MAX_LIVE_MESSAGES:]
+    if change is None and not newest:
+        return
+    ref = event_ref(
+        ACTIVITY_EVENT_SOURCE, conversation_id=conversation.id, change=change, message_ids=[m.id for m in newest]
+    )
+    task_dispatch(task=PUBLISH_EVENT_TASK, args=[ref], workspace_id=conversation.workspace_id)
+
+
 def is_suggestion_trigger(message: Message) -> bool:
     """A customer's own words (not an action, not a teammate's or a bot's part) are what suggestions answer."""
     return message.kind == "comment" and message.author_type in CUSTOMER_AUTHOR_TYPES and bool(message.body_text)
@@ -134,12 +190,15 @@ def conversation_upsert_from_intercom(
 
     The conversation's state is replaced only when the event is at least as new as what is stored
     (by Intercom's updated_at, then the event's own time), so a late or repeated event never rolls
-    it back. Messages are added once each whatever the order; a NEW customer message dispatches
-    the suggestion step, a NEW agent reply the learning from it (both after commit, through the task ledger).
-    `live=False` (imported history) dispatches neither: nobody waits for suggestions on a closed
-    conversation, and the importer learns from its new messages itself.
+    it back. Messages are added once each whatever the order; what changed (the conversation, its new
+    messages) is published to the agents, a NEW customer message dispatches the suggestion step, a NEW
+    agent reply the learning from it (all after commit, through the task ledger).
+    `live=False` (imported history) dispatches none of them: nobody waits for suggestions on a closed
+    conversation, the importer learns from its new messages itself, and an import of thousands of old
+    conversations would flood the agents' topics (the console's list shows them on its next load).
     """
     conversation, created = _lock_or_create(workspace_id=workspace_id, data=data, event_at=event_at)
+    before = None if created else _visible(conversation)
     state_applied = created
     if not created and _version(data.updated_at, event_at) >= _version(
         conversation.updated_at_intercom, conversation.last_event_at
@@ -175,6 +234,10 @@ def conversation_upsert_from_intercom(
     if fields:
         conversation.save(update_fields=[*fields, "updated_at"])
 
+    # Agents hear of the change before any suggestion for it: this task is sent first.
+    change = conversation_change(before=before, after=_visible(conversation))
+    if live:
+        _activity_publish(conversation=conversation, change=change, new_messages=new_messages)
     triggers = [m.id for m in new_messages if is_suggestion_trigger(m)] if live else []
     for message_id in triggers:
         task_dispatch(
@@ -190,6 +253,7 @@ def conversation_upsert_from_intercom(
             "conversation_id": conversation.id,
             "conversation_created": created,
             "state_applied": state_applied,
+            "change": change,
             "new_messages": len(new_messages),
             "suggestions_dispatched": len(triggers),
             "replies_dispatched": len(replies),
@@ -202,4 +266,5 @@ def conversation_upsert_from_intercom(
         new_message_ids=[m.id for m in new_messages],
         suggestion_message_ids=triggers,
         reply_message_ids=replies,
+        change=change,
     )

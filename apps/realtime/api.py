@@ -27,6 +27,14 @@ class RealtimeConnectionApi(APIView):
 
     class RealtimeConnectionOutputSerializer(serializers.Serializer):
         backend = serializers.ChoiceField(choices=["iot", "mqtt", "log"])
+        mode = serializers.ChoiceField(
+            choices=["live", "poll"],
+            help_text="live: connect to url and listen; poll: realtime is off here, poll the REST API every "
+            "poll_seconds (url is null).",
+        )
+        poll_seconds = serializers.IntegerField(
+            help_text="How often to poll the REST API in poll mode, and while a live connection is down."
+        )
         url = serializers.CharField(allow_null=True, help_text="MQTT over WebSockets; null when realtime is off.")
         client_id = serializers.CharField()
         topics = serializers.ListField(child=serializers.CharField(), help_text="Topic filters to subscribe to.")

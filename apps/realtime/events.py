@@ -7,7 +7,7 @@ the publish task names a source and its ids, so only ids travel through SNS.
 
 import json
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from django.core.serializers.json import DjangoJSONEncoder
@@ -92,7 +92,8 @@ class Event:
 # ------------------------------------------------------------------------------
 # Event sources
 # ------------------------------------------------------------------------------
-EventSource = Callable[..., Event | None]
+# A source returns one event, several (published in order, one after the other, by one task), or None.
+EventSource = Callable[..., Event | Sequence[Event] | None]
 _SOURCES: dict[str, EventSource] = {}
 
 
@@ -121,10 +122,11 @@ def event_source_get(name: str) -> EventSource:
 
 
 def event_ref(source: str, **ids) -> dict:
-    """What a task carries to name an event: {"source": name, **ids}; ids are small JSON scalars."""
+    """What a task carries to name an event: {"source": name, **ids}; ids are small JSON scalars or lists of them."""
     event_source_get(source)  # fail at the caller, not in a worker
     for key, value in ids.items():
-        if value is not None and not isinstance(value, (int, str, float, bool)):
+        values = value if isinstance(value, list) else [value]
+        if any(v is not None and not isinstance(v, (int, str, float, bool)) for v in values):
             raise InvalidEvent(f"event ref {key}={value!r}: pass ids, not objects")
     if "source" in ids:
         raise InvalidEvent("'source' is the ref's own key")

@@ -10,12 +10,22 @@ def _arn(region: str, account_id: str, kind: str, name: str) -> str:
     return f"arn:aws:iot:{region}:{account_id}:{kind}/{name}"
 
 
-def subscribe_resources(*, workspace_id: int, user_id: int) -> list[str]:
-    """The topic prefixes an agent may listen under, as policy patterns ('*' is the policy's wildcard).
+def _policy_pattern(topic_filter: str) -> str:
+    """A filter as a policy pattern: an exact topic stays exact; from its first wildcard level on, '/*'."""
+    levels = topic_filter.split("/")
+    for position, level in enumerate(levels):
+        if level in ("+", "#"):
+            return "/".join(levels[:position]) + "/*"
+    return topic_filter
 
-    Each ends in '/*' after a whole level, so workspace 1 never matches workspace 12's tree.
+
+def subscribe_resources(*, workspace_id: int, user_id: int) -> list[str]:
+    """The topics and prefixes an agent may listen under, as policy patterns ('*' is the policy's wildcard).
+
+    A prefix ends in '/*' after a whole level, so workspace 1 never matches workspace 12's tree.
     """
-    return [f.removesuffix("#") + "*" for f in topics.subscribe_filters(workspace_id=workspace_id, user_id=user_id)]
+    filters = topics.subscribe_filters(workspace_id=workspace_id, user_id=user_id)
+    return list(dict.fromkeys(_policy_pattern(f) for f in filters))
 
 
 def agent_policy(*, workspace_id: int, user_id: int, client_id: str, region: str, account_id: str) -> dict:

@@ -52,6 +52,25 @@ def suggestions_event(
     )
 
 
+# What a conversation event says happened; the conversation object it carries is the whole truth.
+CONVERSATION_CHANGES = ("created", "updated", "closed", "opened", "assigned", "snoozed")
+
+
+def conversation_event(*, workspace_id: int, conversation: Mapping, change: str, event_id: str = "") -> Event:
+    """`<root>/<ws>/conversations`: a new conversation or a change to one (the list's object, at least its id)."""
+    if "id" not in conversation:
+        raise InvalidEvent("a conversation event needs the conversation's id")
+    if change not in CONVERSATION_CHANGES:
+        raise InvalidEvent(f"change must be one of {', '.join(CONVERSATION_CHANGES)}, not {change!r}")
+    return Event(
+        workspace_id=workspace_id,
+        topic_suffix=topics.conversations_suffix(),
+        type="conversation",
+        data={"conversation_id": conversation["id"], "change": change, "conversation": dict(conversation)},
+        event_id=event_id,
+    )
+
+
 def message_event(*, workspace_id: int, conversation_id, message: Mapping, event_id: str = "") -> Event:
     """`<root>/<ws>/conversations/<id>/messages`: a new message in a conversation (at least its id)."""
     if "id" not in message:
@@ -117,18 +136,24 @@ def message_publish(*, workspace_id: int, conversation_id, message: Mapping, eve
     )
 
 
-def event_source_publish(*, ref: Mapping) -> dict | None:
-    """Load the event a ref names ({"source": name, **ids}) from its source and publish it.
+def event_source_publish(*, ref: Mapping) -> dict | list[dict] | None:
+    """Load the event(s) a ref names ({"source": name, **ids}) from its source and publish them, in order.
 
-    None when the source says there is nothing to send any more (say, the row was deleted).
+    A receipt for one event, a list of receipts for several (each sent after the previous one's
+    PUBACK, so subscribers get them in that order), None when the source says there is nothing to
+    send any more (say, the row was deleted). If a publish fails midway, the retry loads and sends
+    them all again: those whose content did not change meanwhile carry the same event ids, and
+    subscribers drop them.
     """
     ids = dict(ref)
     source = event_source_get(ids.pop("source", ""))
-    event = source(**ids)
-    if event is None:
+    loaded = source(**ids)
+    if loaded is None or (not isinstance(loaded, Event) and not loaded):
         logger.info("realtime event source had nothing to publish", extra={"ref": dict(ref)})
         return None
-    return event_send(event=event)
+    if isinstance(loaded, Event):
+        return event_send(event=loaded)
+    return [event_send(event=event) for event in loaded]
 
 
 # ------------------------------------------------------------------------------
@@ -150,6 +175,9 @@ def connection_issue(*, membership: Membership) -> dict:
     client_id = f"{settings.REALTIME_TOPIC_ROOT}-{workspace_id}-{user_id}-{secrets.token_hex(6)}"
     details: dict = {
         "backend": settings.REALTIME_BACKEND,
+        # "poll" only where realtime is really off (the log backend): the page polls instead of reconnecting.
+        "mode": "poll" if settings.REALTIME_BACKEND == "log" else "live",
+        "poll_seconds": settings.REALTIME_POLL_SECONDS,
         "url": None,
         "client_id": client_id,
         "topics": topics.subscribe_filters(workspace_id=workspace_id, user_id=user_id),

@@ -53,6 +53,11 @@ def topic_for(*, workspace_id: int, suffix: str) -> str:
     return topic
 
 
+def conversations_suffix() -> str:
+    """The workspace's conversation list: new conversations and their state changes."""
+    return CONVERSATIONS
+
+
 def conversation_suffix(conversation_id, name: str) -> str:
     return f"{CONVERSATIONS}/{_level(conversation_id)}/{_level(name)}"
 
@@ -62,6 +67,12 @@ def agent_suffix(user_id: int, name: str) -> str:
 
 
 def subscribe_filters(*, workspace_id: int, user_id: int) -> list[str]:
-    """What an agent subscribes to: every conversation of the workspace, and their own branch (not a colleague's)."""
+    """What an agent subscribes to: the conversation list, every conversation's events, their own branch.
+
+    `conversations` and `conversations/+/#` rather than one `conversations/#`: whether `#` also matches
+    its parent level is where brokers differ (the MQTT spec says yes, AWS IoT's policy `topic/…/*` does
+    not cover it); and not `conversations` beside `conversations/#`, since MQTT 3.1.1 lets a broker
+    deliver a message once per matching filter (Mosquitto 2 sends it once; others need not).
+    """
     root = workspace_root(workspace_id)
-    return [f"{root}/{CONVERSATIONS}/#", f"{root}/{AGENTS}/{_level(user_id)}/#"]
+    return [f"{root}/{CONVERSATIONS}", f"{root}/{CONVERSATIONS}/+/#", f"{root}/{AGENTS}/{_level(user_id)}/#"]

@@ -2,7 +2,7 @@
 
 from apps.accounts.models import Workspace
 from apps.realtime.events import Event, event_ref, event_source
-from apps.realtime.services import suggestions_event
+from apps.realtime.services import message_event, suggestions_event
 from apps.tasks.registry import durable_task
 
 
@@ -48,3 +48,12 @@ def rank_message(workspace_id: int, conversation_id: int, message_id: int) -> di
     return event_ref(
         "test.suggestions", workspace_id=workspace_id, conversation_id=conversation_id, message_id=message_id
     )
+
+
+@event_source("test.several")
+def several(*, conversation_id: int, message_ids: list[int]) -> list[Event]:
+    """Several events from one ref, as the conversations app's activity source returns them."""
+    return [
+        message_event(workspace_id=1, conversation_id=conversation_id, message={"id": message_id})
+        for message_id in message_ids
+    ]

@@ -52,6 +52,39 @@ def test_message_event_topic_and_shape():
     assert payload["message"] == {"id": 5, "body": "Hello?"}
 
 
+def test_conversation_event_topic_and_shape():
+    """<root>/<ws>/conversations: the list's object, what changed, and the id beside it."""
+    event = services.conversation_event(workspace_id=3, conversation={"id": 8, "state": "closed"}, change="closed")
+    services.event_send(event=event)
+    [(topic, payload)] = sent()
+    assert topic == "cue/3/conversations"
+    assert payload == {
+        "type": "conversation",
+        "version": 1,
+        "event_id": event.event_id,
+        "conversation_id": 8,
+        "change": "closed",
+        "conversation": {"id": 8, "state": "closed"},
+    }
+
+
+@pytest.mark.parametrize(
+    ("conversation", "change", "problem"),
+    [({"state": "open"}, "created", "needs the conversation's id"), ({"id": 1}, "deleted", "change must be one of")],
+)
+def test_a_conversation_event_needs_an_id_and_a_known_change(conversation, change, problem):
+    with pytest.raises(InvalidEvent, match=problem):
+        services.conversation_event(workspace_id=1, conversation=conversation, change=change)
+
+
+def test_a_source_of_several_events_publishes_them_in_order():
+    ref = event_ref("test.several", conversation_id=4, message_ids=[3, 1, 2])
+    receipts = services.event_source_publish(ref=ref)
+    assert [payload["message_id"] for _, payload in sent()] == [3, 1, 2]
+    assert [r["event_id"] for r in receipts] == [payload["event_id"] for _, payload in sent()]
+    assert services.event_source_publish(ref=event_ref("test.several", conversation_id=4, message_ids=[])) is None
+
+
 def test_event_id_is_the_same_for_the_same_content_only():
     """A retried publish carries the same id (subscribers drop it); other content gets another id."""
     one = services.suggestions_event(
@@ -169,8 +202,15 @@ def test_event_ref_names_a_registered_source_and_carries_ids_only():
         event_ref("no.such.source", message_id=1)
     with pytest.raises(InvalidEvent, match="pass ids"):
         event_ref("test.suggestions", message_id={"body": "a blob"})
+    assert event_ref("test.several", conversation_id=1, message_ids=[1, 2])["message_ids"] == [1, 2]
+    with pytest.raises(InvalidEvent, match="pass ids"):
+        event_ref("test.several", conversation_id=1, message_ids=[{"id": 1}])
 
 
 def test_topic_helpers_build_the_agent_tree():
-    assert topics.subscribe_filters(workspace_id=4, user_id=9) == ["cue/4/conversations/#", "cue/4/agents/9/#"]
+    assert topics.subscribe_filters(workspace_id=4, user_id=9) == [
+        "cue/4/conversations",
+        "cue/4/conversations/+/#",
+        "cue/4/agents/9/#",
+    ]
     assert topics.agent_suffix(9, "notices") == "agents/9/notices"

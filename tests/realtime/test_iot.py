@@ -124,7 +124,7 @@ def test_connection_details_in_aws(iot_backend, agent_client):
     body = response.json()
     membership = agent_client.membership
     endpoint = iot_backend.data_endpoint()
-    assert body["backend"] == "iot"
+    assert (body["backend"], body["mode"]) == ("iot", "live")
     assert body["url"] == f"wss://{endpoint}/mqtt?x-amz-customauthorizer-name=cue-realtime"
     assert body["credentials"]["username"] == "cue?x-amz-customauthorizer-name=cue-realtime"
     claims = realtime_token_verify(body["credentials"]["password"])

@@ -23,6 +23,7 @@ def policy_a() -> list[dict]:
 @pytest.mark.parametrize(
     "topic_filter",
     [f"cue/{A}/conversations/#", f"cue/{A}/conversations/+/suggestions", f"cue/{A}/conversations/42/messages"]
+    + [f"cue/{A}/conversations", f"cue/{A}/conversations/+/#"]
     + [f"cue/{A}/agents/{AGENT}/#", f"cue/{A}/agents/{AGENT}/notices"],
 )
 def test_a_may_subscribe_in_its_own_tree(policy_a, topic_filter):
@@ -32,7 +33,8 @@ def test_a_may_subscribe_in_its_own_tree(policy_a, topic_filter):
 @pytest.mark.parametrize(
     "topic_filter",
     [f"cue/{B}/#", f"cue/{B}/conversations/#", f"cue/{B}/conversations/42/suggestions", f"cue/{B}/agents/{AGENT}/#"]
-    + ["#", "cue/#", "cue/+/conversations/#", f"cue/+/agents/{AGENT}/#"]
+    + [f"cue/{B}/conversations", f"cue/{B}/conversations/+/#", f"cue/{A}/conversationsX", f"cue/{A}/+"]
+    + ["#", "cue/#", "cue/+/conversations/#", "cue/+/conversations", f"cue/+/agents/{AGENT}/#"]
     + [f"cue/{A}/#", f"cue/{A}/agents/#", f"cue/{A}/agents/{COLLEAGUE}/#", f"cue/{A}/agents/+/notices"]
     + [f"cue-staging/{A}/conversations/#"],
 )
@@ -44,6 +46,10 @@ def test_a_may_not_subscribe_outside_it(policy_a, topic_filter):
 def test_a_receives_its_messages_and_not_bs(policy_a):
     assert iot_policy.can_receive(policy_a, topic=f"cue/{A}/conversations/42/suggestions", **WHERE)
     assert not iot_policy.can_receive(policy_a, topic=f"cue/{B}/conversations/42/suggestions", **WHERE)
+    assert iot_policy.can_receive(policy_a, topic=f"cue/{A}/conversations", **WHERE), "the conversation list"
+    assert iot_policy.can_receive(policy_a, topic=f"cue/{A}/conversations/42/messages", **WHERE)
+    assert not iot_policy.can_receive(policy_a, topic=f"cue/{B}/conversations", **WHERE)
+    assert not iot_policy.can_receive(policy_a, topic=f"cue/{A}/conversationsX", **WHERE)
     assert not iot_policy.can_receive(policy_a, topic=f"cue/{A}/agents/{COLLEAGUE}/notices", **WHERE)
 
 
@@ -84,14 +90,14 @@ def test_the_evaluator_applies_iam_rules():
     assert not iot_policy.allowed([literal], "iot:Subscribe", "arn:x:topicfilter/cue/1")
 
 
-def test_the_stage_role_may_discover_the_endpoint_and_publish_in_every_stage_tree():
-    """zappa_settings.json gives the function iot:DescribeEndpoint and iot:Publish on the cue roots only."""
-    config = json.loads((Path(settings.BASE_DIR) / "zappa_settings.json").read_text())
-    role = [{"Statement": config["base"]["extra_permissions"]}]
-    assert all("extra_permissions" not in stage for name, stage in config.items() if name != "base")
+@pytest.mark.parametrize(("stage", "root"), [("production", "cue"), ("staging", "cue-staging"), ("dev", "cue-dev")])
+def test_each_stage_role_may_discover_the_endpoint_and_publish_in_its_own_tree_only(stage, root):
+    """iam/<stage>.json (the stage's least-privilege role): iot:DescribeEndpoint, iot:Publish under its root only."""
+    role = [json.loads((Path(settings.BASE_DIR) / "iam" / f"{stage}.json").read_text())]
     assert iot_policy.allowed(role, "iot:DescribeEndpoint", "*")
-    for root in ("cue", "cue-staging", "cue-dev", "cue-feature-x"):
-        topic = f"{root}/1/conversations/42/suggestions"
-        assert iot_policy.can_publish(role, topic=topic, **WHERE), root
+    for topic in (f"{root}/1/conversations/42/suggestions", f"{root}/1/conversations"):
+        assert iot_policy.can_publish(role, topic=topic, **WHERE), topic
+    for other in {"cue", "cue-staging", "cue-dev"} - {root}:
+        assert not iot_policy.can_publish(role, topic=f"{other}/1/conversations", **WHERE), other
     assert not iot_policy.can_publish(role, topic="other-app/1/x", **WHERE)
-    assert not iot_policy.allowed(role, "iot:Subscribe", f"arn:aws:iot:{REGION}:{ACCOUNT}:topicfilter/cue/#")
+    assert not iot_policy.allowed(role, "iot:Subscribe", f"arn:aws:iot:{REGION}:{ACCOUNT}:topicfilter/{root}/#")

@@ -48,6 +48,9 @@ def test_each_stage_but_production_gets_a_topic_root_of_its_own(stage, root, aut
         ({"REALTIME_BACKEND": "mqtt"}, "REALTIME_BACKEND=mqtt needs MQTT_URL"),
         ({"REALTIME_TOPIC_ROOT": "cue/prod"}, "REALTIME_TOPIC_ROOT must be"),
         ({"REALTIME_TOPIC_ROOT": "#"}, "REALTIME_TOPIC_ROOT must be"),
+        ({"REALTIME_POLL_SECONDS": "0"}, "REALTIME_POLL_SECONDS must be a whole number of seconds, 1 to 3600"),
+        ({"REALTIME_POLL_SECONDS": "3601"}, "REALTIME_POLL_SECONDS must be"),
+        ({"REALTIME_POLL_SECONDS": "fast"}, "REALTIME_POLL_SECONDS must be"),
     ],
 )
 def test_unworkable_settings_refuse_to_start(env, message):
