@@ -14,7 +14,7 @@
     suggestions: new Map(), results: new Map(),
     mqtt: null, wasConnected: false, pollTimer: null, pollSeconds: 0, seenEvents: new Set(),
     realtimeFailures: 0, replyWatch: new Map(),
-    runsTimer: null, runsSeq: 0, runsActive: new Set(), runsPollMs: 3000, proposalsPage: 1,
+    runsTimer: null, runsSeq: 0, runsActive: new Set(), runsPollMs: 3000, proposalsPage: 1, proposalsPageSize: 20, proposalsDecided: 0,
   };
   window.cueConsole = { state };  // for the browser tests' introspection
 
@@ -776,15 +776,24 @@
   }
 
   // ---------------------------------------------------------------- proposed entries
+  // Pages count from the still-proposed ones: once some were decided here, the next page would skip as many.
+  // Then "Load more" asks again from the start for what is shown plus a page (one request, same order).
   async function loadProposals({ append = false } = {}) {
+    const list = $("#proposals");
+    const shown = list.querySelectorAll("li.proposal:not(.accepted)").length;
+    if (append && state.proposalsDecided) {
+      append = false;
+      state.proposalsPageSize = Math.min(200, shown + 20);
+    } else if (!append) state.proposalsPageSize = 20;
     const page = append ? state.proposalsPage + 1 : 1;
-    const body = await api(`api/knowledge/proposals?page=${page}&page_size=20`);
+    const body = await api(`api/knowledge/proposals?page=${page}&page_size=${state.proposalsPageSize}`);
     state.proposalsPage = page;
+    state.proposalsDecided = 0;
     $("#proposals-more").hidden = !body.next;
     $("#proposals-role").textContent = isManager() ? "Accept one to add it to the knowledge base, or dismiss it."
       : "Owners and admins can accept or dismiss them.";
-    const list = $("#proposals");
-    const items = body.results.map(proposalItem);
+    const known = new Set([...list.querySelectorAll("li.proposal")].map((li) => li.dataset.id));
+    const items = body.results.filter((p) => !append || !known.has(String(p.id))).map(proposalItem);
     if (append) list.append(...items);
     else list.replaceChildren(...items);
     if (!list.querySelector("li.proposal")) {
@@ -826,6 +835,7 @@
     result.textContent = "Saving…";
     try {
       const answer = await api(`api/knowledge/proposals/${p.id}/${action}`, { method: "POST", json: {} });
+      state.proposalsDecided += 1;
       if (action === "dismiss") {
         const next = item.nextElementSibling || item.previousElementSibling;
         item.remove();
@@ -842,6 +852,7 @@
       result.replaceChildren(`Added to the knowledge base as “${answer.title}”: Cue suggests it from now on. `, open);
       open.focus();
     } catch (error) {
+      if (error.status === 409) state.proposalsDecided += 1;  // decided elsewhere: no longer in the pages
       result.textContent = "";
       for (const b of buttons) b.disabled = false;
       item.append(el("p", { className: "error", role: "alert", textContent: `Could not ${action}: ${error.detail || error.message}` }));
