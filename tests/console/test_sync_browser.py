@@ -111,6 +111,7 @@ def test_owner_syncs_the_help_center_and_watches_progress(live_server, browser, 
     assert page.evaluate("window.cueConsole.state.runsTimer !== null"), "a run is going: refreshed"
     SyncRun.objects.filter(pk=going.pk).update(status=SyncStatus.SUCCEEDED, done=5, finished_at=timezone.now())
     page.wait_for_selector(f"#sync-runs li[data-id='{going.id}'][data-status='succeeded']")
+    assert "History import finished: 5 of 5 done, 1 error." in page.inner_text("#notice")
     assert bar.get_attribute("aria-valuenow") == "5"
     page.wait_for_function("window.cueConsole.state.runsTimer === null && !window.cueConsole.state.runsActive.size")
     asked = sum(1 for url in page.requested if url.endswith("/api/integrations/intercom/sync"))
@@ -180,6 +181,10 @@ def test_proposed_entries_accept_dismiss_and_read_only(
     assert "Could not accept" in third.get_by_role("alert").inner_text()
     assert Entry.objects.filter(workspace=owner.workspace).count() == 1
     assert_accessible(page, "proposed entries after deciding")
+    page.set_viewport_size(SIZES["phone"])
+    assert page.evaluate("document.documentElement.scrollWidth") <= SIZES["phone"]["width"], "no sideways scroll"
+    screenshot(page, "proposals-phone")
+    page.set_viewport_size(SIZES["desktop"])
 
     page.get_by_role("button", name="Proposed entries", exact=True).click()  # shown again: from the start
     page.wait_for_selector(f"#proposals li[data-id='{proposals[0].id}']", state="detached")

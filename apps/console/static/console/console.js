@@ -720,8 +720,14 @@
     const runs = body.results.slice(0, 4);
     const active = new Set(runs.filter(runActive).map((run) => run.id));
     renderRuns(runs);
-    // A run ended since the last look (or one started here already did): the entry count changed.
-    if ([...state.runsActive].some((id) => !active.has(id))) loadSetupCounts().catch(() => {});
+    // A run ended since the last look (or one started here already did): the entry count changed, and the
+    // end is announced (the panel itself is not a live region: it would speak every few seconds).
+    const ended = runs.filter((run) => state.runsActive.has(run.id) && !active.has(run.id));
+    if (ended.length) {
+      loadSetupCounts().catch(() => {});
+      notice(ended.map((run) => `${(RUN_KINDS[run.kind] || [run.kind])[0]} ${RUN_STATUS[run.status] || run.status}: `
+        + `${run.done} of ${run.total ?? run.done} done, ${run.errors} error${run.errors === 1 ? "" : "s"}.`).join(" "));
+    }
     state.runsActive = active;
     state.runsTimer = again(active.size);
   }
