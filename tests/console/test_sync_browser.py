@@ -186,8 +186,10 @@ def test_proposed_entries_accept_dismiss_and_read_only(
     screenshot(page, "proposals-phone")
     page.set_viewport_size(SIZES["desktop"])
 
-    page.get_by_role("button", name="Proposed entries", exact=True).click()  # shown again: from the start
-    page.wait_for_selector(f"#proposals li[data-id='{proposals[0].id}']", state="detached")
+    # Shown again: fetched from the start (a card of the old list is marked, to wait for its replacement).
+    page.eval_on_selector(f"#proposals li[data-id='{proposals[3].id}']", "li => { li.dataset.old = '1'; }")
+    page.get_by_role("button", name="Proposed entries", exact=True).click()
+    page.wait_for_selector(f"#proposals li[data-id='{proposals[3].id}']:not([data-old])")
     first = page.locator(f"#proposals li[data-id='{proposals[3].id}']")
     first.get_by_role("button", name="Accept", exact=True).click()
     first.get_by_role("button", name="Open it in the knowledge base").click()
