@@ -14,6 +14,7 @@
     suggestions: new Map(), results: new Map(),
     mqtt: null, wasConnected: false, pollTimer: null, pollSeconds: 0, seenEvents: new Set(),
     realtimeFailures: 0, replyWatch: new Map(),
+    runsTimer: null, runsSeq: 0, runsActive: new Set(), runsPollMs: 3000, proposalsPage: 1, proposalsPageSize: 20, proposalsDecided: 0,
   };
   window.cueConsole = { state };  // for the browser tests' introspection
 
@@ -132,6 +133,8 @@
       api("api/auth/logout", { method: "POST", json: { refresh: state.refresh } }).catch(() => {});
     }
     clearTimeout(state.refreshTimer);
+    clearTimeout(state.runsTimer);
+    state.runsActive = new Set();
     stopPolling();
     if (state.mqtt) { state.mqtt.end(true); state.mqtt = null; }
     Object.assign(state, { access: null, refresh: null, me: null, conversationId: null, conversation: null, wasConnected: false });
@@ -146,12 +149,13 @@
   }
 
   function show(view) {
-    for (const name of ["auth", "inbox", "knowledge", "setup"]) $(`#${name}-view`).hidden = name !== view;
+    for (const name of ["auth", "inbox", "knowledge", "proposals", "setup"]) $(`#${name}-view`).hidden = name !== view;
     for (const button of document.querySelectorAll("#nav button")) {
       button.setAttribute("aria-pressed", String(button.dataset.view === view));
     }
     if (view === "knowledge") loadEntries().catch(showError);
     if (view === "setup") loadSetup().catch(showError);
+    if (view === "proposals") loadProposals().catch(showError);
   }
   const showError = (error) => notice(error.message || String(error));
 
@@ -575,7 +579,8 @@
       return;
     }
     list.replaceChildren(...body.results.map((entry) => {
-      const edit = el("button", { type: "button", className: "entry", textContent: entry.title });
+      const edit = el("button", { type: "button", className: "entry" }, entry.title,
+        entry.source === "intercom_article" ? el("span", { className: "meta", textContent: " · from the Help Center" }) : null);
       edit.addEventListener("click", () => editEntry(entry));
       return el("li", {}, edit);
     }));
@@ -611,8 +616,13 @@
 
   // ---------------------------------------------------------------- setup (first run)
   async function loadSetup() {
-    const [connection, entries] = await Promise.all([api("api/integrations/intercom"), api("api/knowledge/entries?page_size=1")]);
+    $("#sync-controls").hidden = !isManager();
+    const [connection] = await Promise.all([api("api/integrations/intercom"), loadSetupCounts(), loadRuns()]);
     renderConnection(connection);
+  }
+
+  async function loadSetupCounts() {
+    const entries = await api("api/knowledge/entries?page_size=1");
     $("#knowledge-status").textContent = entries.count
       ? `${entries.count} ${entries.count === 1 ? "entry" : "entries"} in your knowledge base.`
       : "Your knowledge base is empty: Cue suggests nothing until it has answers.";
@@ -680,6 +690,178 @@
         : el("p", { className: "empty", textContent: "No entry answers this yet: add one in the knowledge base." }));
     } catch (error) {
       out.replaceChildren(el("p", { className: "error", role: "alert", textContent: error.message }));
+    }
+  }
+
+  // ---------------------------------------------------------------- Help Center sync and history import (Setup)
+  const RUN_KINDS = { articles: ["Help Center sync", "articles"], history: ["History import", "conversations"] };
+  const RUN_STATUS = { running: "running", waiting: "waiting for Intercom's rate limit", succeeded: "finished", failed: "failed" };
+  const runActive = (run) => run.status === "running" || run.status === "waiting";
+  const isManager = () => Boolean(state.me && ["owner", "admin"].includes(state.me.role));
+
+  function inWords(seconds) {
+    if (seconds === null || seconds === undefined) return "time left unknown";
+    if (seconds < 60) return "less than a minute left";
+    if (seconds < 5400) { const m = Math.round(seconds / 60); return `about ${m} minute${m === 1 ? "" : "s"} left`; }
+    const h = Math.round(seconds / 3600);
+    return `about ${h} hour${h === 1 ? "" : "s"} left`;
+  }
+
+  // Refreshed every few seconds while a run is going (and the page is signed in), then left alone. While a
+  // refresh is in flight `runsTimer` still holds the spent timer: null means nothing is being followed.
+  async function loadRuns() {
+    clearTimeout(state.runsTimer);
+    const seq = ++state.runsSeq;  // a newer refresh (a click meanwhile) supersedes this one: one timer at most
+    const again = (going) => (going && state.access ? setTimeout(() => loadRuns().catch(() => {}), state.runsPollMs) : null);
+    let body;
+    try { body = await api("api/integrations/intercom/sync"); }
+    catch (error) { if (seq === state.runsSeq) state.runsTimer = again(state.runsActive.size); throw error; }  // a blip
+    if (seq !== state.runsSeq) return;
+    const runs = body.results.slice(0, 4);
+    const active = new Set(runs.filter(runActive).map((run) => run.id));
+    renderRuns(runs);
+    // A run ended since the last look (or one started here already did): the entry count changed, and the
+    // end is announced (the panel itself is not a live region: it would speak every few seconds).
+    const ended = runs.filter((run) => state.runsActive.has(run.id) && !active.has(run.id));
+    if (ended.length) {
+      loadSetupCounts().catch(() => {});
+      notice(ended.map((run) => `${(RUN_KINDS[run.kind] || [run.kind])[0]} ${RUN_STATUS[run.status] || run.status}: `
+        + `${run.done} of ${run.total ?? run.done} done, ${run.errors} error${run.errors === 1 ? "" : "s"}.`).join(" "));
+    }
+    state.runsActive = active;
+    state.runsTimer = again(active.size);
+  }
+
+  function renderRuns(runs) {
+    $("#runs-title").hidden = !runs.length;
+    $("#sync-runs").replaceChildren(...runs.map((run) => {
+      const [label, items] = RUN_KINDS[run.kind] || [run.kind, "items"];
+      const titleId = `run-${run.id}-title`;
+      const total = run.total ?? null;
+      const bar = el("div", { className: "bar-track", role: "progressbar", "aria-labelledby": titleId, "aria-valuemin": "0",
+        "aria-valuetext": total === null ? `${run.done} ${items} so far` : `${run.done} of ${total} ${items}` },
+      el("span", { className: "bar-fill" }));
+      if (total !== null) {
+        bar.setAttribute("aria-valuemax", String(total));
+        bar.setAttribute("aria-valuenow", String(Math.min(run.done, total)));
+        bar.firstChild.style.width = `${total ? Math.min(100, (100 * run.done) / total) : 100}%`;
+      } else bar.classList.add("indeterminate");
+      const facts = [total === null ? `${run.done} ${items} so far` : `${run.done} of ${total} ${items}`];
+      if (runActive(run)) facts.push(`${Number(run.rate || 0).toFixed(1)} per second`, inWords(run.eta_seconds));
+      facts.push(`${run.errors} error${run.errors === 1 ? "" : "s"}`);
+      const item = el("li", { className: `run ${run.status}` },
+        el("p", { className: "run-title", id: titleId }, el("strong", { textContent: label }),
+          run.kind === "history" && run.params && run.params.days ? ` (last ${run.params.days} days)` : "",
+          ` · ${RUN_STATUS[run.status] || run.status} · `, timeEl(run.created_at)),
+        bar,
+        el("p", { className: "run-facts", textContent: facts.join(" · ") }));
+      if (run.last_error && (run.errors || run.status === "failed")) {
+        item.append(el("p", { className: "error", textContent: `Last error: ${run.last_error}` }));
+      }
+      item.dataset.id = run.id;
+      item.dataset.status = run.status;
+      return item;
+    }));
+  }
+
+  async function startSync(json, button) {
+    const form = $("#history-form");
+    fieldErrors(form, null);
+    $("#sync-error").textContent = "";
+    button.disabled = true;
+    try {
+      const { runs } = await api("api/integrations/intercom/sync", { method: "POST", json });
+      notice(`${runs.map((r) => (RUN_KINDS[r.kind] || [r.kind])[0]).join(" and ")} started.`);
+      for (const run of runs) state.runsActive.add(run.id);
+      await loadRuns();
+    } catch (error) {
+      if (!fieldErrors(form, error)) $("#sync-error").textContent = `Not started: ${error.detail || error.message}`;
+    } finally {
+      button.disabled = false;
+    }
+  }
+
+  // ---------------------------------------------------------------- proposed entries
+  // Pages count from the still-proposed ones: once some were decided here, the next page would skip as many.
+  // Then "Load more" asks again from the start for what is shown plus a page (one request, same order).
+  async function loadProposals({ append = false } = {}) {
+    const list = $("#proposals");
+    const shown = list.querySelectorAll("li.proposal:not(.accepted)").length;
+    if (append && state.proposalsDecided) {
+      append = false;
+      state.proposalsPageSize = Math.min(200, shown + 20);
+    } else if (!append) state.proposalsPageSize = 20;
+    const page = append ? state.proposalsPage + 1 : 1;
+    const body = await api(`api/knowledge/proposals?page=${page}&page_size=${state.proposalsPageSize}`);
+    state.proposalsPage = page;
+    state.proposalsDecided = 0;
+    $("#proposals-more").hidden = !body.next;
+    $("#proposals-role").textContent = isManager() ? "Accept one to add it to the knowledge base, or dismiss it."
+      : "Owners and admins can accept or dismiss them.";
+    const known = new Set([...list.querySelectorAll("li.proposal")].map((li) => li.dataset.id));
+    const items = body.results.filter((p) => !append || !known.has(String(p.id))).map(proposalItem);
+    if (append) list.append(...items);
+    else list.replaceChildren(...items);
+    if (!list.querySelector("li.proposal")) {
+      list.replaceChildren(el("li", { className: "empty", textContent: "No proposed entries. Cue proposes one when your team has sent the same reply in several conversations and no entry holds it: import your history in Setup." }));
+    }
+  }
+
+  function proposalItem(p) {
+    const titleId = `proposal-${p.id}-title`;
+    const examples = (p.example_questions || []).filter(Boolean);
+    const item = el("li", { className: "card proposal" },
+      el("h3", { id: titleId, textContent: p.title || "Untitled reply" }),
+      el("p", { className: "meta", textContent: `Sent in ${p.times_sent} conversation${p.times_sent === 1 ? "" : "s"}` }),
+      el("p", { className: "answer", textContent: p.body_text ?? textOf(p.body) }),
+      examples.length ? el("div", { className: "examples" }, el("p", { textContent: "Asked as:" }),
+        el("ul", {}, ...examples.slice(0, 5).map((q) => el("li", {}, el("q", { textContent: String(q) }))))) : null);
+    item.dataset.id = p.id;
+    const result = el("p", { className: "result", role: "status" });
+    if (isManager()) {
+      const actions = el("div", { className: "actions", role: "group", "aria-label": `Decide on ${p.title}` });
+      for (const [text, action, cls] of [["Accept", "accept", "primary"], ["Dismiss", "dismiss", "quiet"]]) {
+        const b = el("button", { type: "button", textContent: text, className: cls, "aria-describedby": titleId });
+        b.dataset.action = action;
+        b.addEventListener("click", () => decideProposal(p, action, item));
+        actions.append(b);
+      }
+      item.append(actions);
+    }
+    item.append(result);
+    return item;
+  }
+
+  async function decideProposal(p, action, item) {
+    const buttons = item.querySelectorAll(".actions button");
+    for (const b of buttons) b.disabled = true;
+    const old = item.querySelector(".error");
+    if (old) old.remove();
+    const result = item.querySelector(".result");
+    result.textContent = "Saving…";
+    try {
+      const answer = await api(`api/knowledge/proposals/${p.id}/${action}`, { method: "POST", json: {} });
+      state.proposalsDecided += 1;
+      if (action === "dismiss") {
+        const next = item.nextElementSibling || item.previousElementSibling;
+        item.remove();
+        notice(`Dismissed “${p.title}”: it is not proposed again.`);
+        const focus = next && (next.querySelector(".actions button") || next);
+        if (focus && focus.focus) focus.focus();
+        if (!$("#proposals li.proposal")) loadProposals().catch(showError);
+        return;
+      }
+      item.classList.add("accepted");
+      item.querySelector(".actions").remove();
+      const open = el("button", { type: "button", className: "link", textContent: "Open it in the knowledge base" });
+      open.addEventListener("click", () => { show("knowledge"); editEntry(answer); });
+      result.replaceChildren(`Added to the knowledge base as “${answer.title}”: Cue suggests it from now on. `, open);
+      open.focus();
+    } catch (error) {
+      if (error.status === 409) state.proposalsDecided += 1;  // decided elsewhere: no longer in the pages
+      result.textContent = "";
+      for (const b of buttons) b.disabled = false;
+      item.append(el("p", { className: "error", role: "alert", textContent: `Could not ${action}: ${error.detail || error.message}` }));
     }
   }
 
@@ -756,5 +938,12 @@
   $("#connect-form").addEventListener("submit", connectIntercom);
   $("#import-form").addEventListener("submit", importFile);
   $("#try-form").addEventListener("submit", trySuggestion);
+  $("#sync-articles").addEventListener("click", (event) => startSync({ articles: true }, event.currentTarget));
+  $("#history-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const raw = event.currentTarget.elements.history_days.value.trim();  // anything else: the server names the problem
+    startSync({ history_days: /^[0-9]+$/.test(raw) ? Number(raw) : raw || null }, event.submitter || $("#history-form button"));
+  });
+  $("#proposals-more").addEventListener("click", () => loadProposals({ append: true }).catch(showError));
   document.body.classList.add("ready");  // the bench's "interactive" mark: every handler is attached
 })();
