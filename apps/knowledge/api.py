@@ -85,7 +85,7 @@ class EntryListApi(APIView):
         kind = serializers.ChoiceField(choices=EntryKind.choices, default=EntryKind.SAVED_REPLY)
         tags = TagsField(required=False, default=list)
         enabled = serializers.BooleanField(default=True)
-        source = serializers.CharField(max_length=40, required=False, default="manual")
+        source = serializers.CharField(max_length=40, required=False, default="manual")  # type: ignore[assignment]
         external_id = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
 
     @extend_schema(parameters=[EntryListFilterSerializer], responses=EntryOutput(many=True))
@@ -157,13 +157,13 @@ class EntryImportApi(APIView):
     class EntryImportFormInputSerializer(serializers.Serializer):
         file = serializers.FileField()
         format = serializers.ChoiceField(choices=["csv", "json"], required=False)
-        source = serializers.CharField(max_length=40, required=False)
+        source = serializers.CharField(max_length=40, required=False)  # type: ignore[assignment]
 
     class EntryImportRowResultSerializer(serializers.Serializer):
         row = serializers.IntegerField()
         status = serializers.ChoiceField(choices=["created", "updated", "error"])
         entry_id = serializers.IntegerField(allow_null=True)
-        errors = serializers.DictField(allow_null=True)
+        errors = serializers.DictField(allow_null=True)  # type: ignore[assignment]  # a declared field, see importing.py
 
     class EntryImportOutputSerializer(serializers.Serializer):
         created = serializers.IntegerField()
