@@ -9,7 +9,7 @@ from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.accounts.permissions import IsManager, IsManagerOrReadOnly, membership_of, workspace_of
+from apps.accounts.permissions import IsManager, IsManagerOrReadOnly, membership_required, workspace_of
 from apps.knowledge import selectors, services
 from apps.knowledge.importing import (
     MAX_BODY_CHARS,
@@ -336,7 +336,7 @@ class ProposalAcceptApi(APIView):
         proposal = _proposal(request, proposal_id)
         try:
             entry = services.proposal_accept(
-                proposal=proposal, decided_by_id=membership_of(request).id, title=data.validated_data.get("title")
+                proposal=proposal, decided_by_id=membership_required(request).id, title=data.validated_data.get("title")
             )
         except services.ProposalDecided as exc:
             return _decided(exc)
@@ -354,7 +354,7 @@ class ProposalDismissApi(APIView):
     def post(self, request, proposal_id: int):
         try:
             proposal = services.proposal_dismiss(
-                proposal=_proposal(request, proposal_id), decided_by_id=membership_of(request).id
+                proposal=_proposal(request, proposal_id), decided_by_id=membership_required(request).id
             )
         except services.ProposalDecided as exc:
             return _decided(exc)
