@@ -3,6 +3,8 @@
 Imported as `from _setup import ...` (a script's own folder is on sys.path).
 """
 
+import argparse
+import atexit
 import os
 import statistics
 import sys
@@ -12,11 +14,35 @@ import psycopg2
 from psycopg2 import sql
 
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/cue_bench"
+SERVER_URL = "postgres://postgres@127.0.0.1:5432"
+_NAMED_HERE: set[str] = set()  # database URLs this process made up (see bench_parser): dropped when it exits
 
 
-def database_ensure(url: str) -> None:
-    """Create the PostgreSQL database a postgres:// URL names, unless it exists."""
+def bench_parser(doc: str, *, database: str, env: str = "DATABASE_URL") -> argparse.ArgumentParser:
+    """The argument parser every bench starts from: its docstring as help, and --database-url.
+
+    --database-url defaults to the environment variable the bench has always read, else to `database` on the
+    local server with this process's id appended, so that two people benching at once never share a
+    database. A database the bench names that way is dropped when it exits; one you name is kept (reused).
+    Parse before anything is set up: `--help` must touch nothing.
+    """
+    summary, _, details = (doc or "").strip().partition("\n")
+    parser = argparse.ArgumentParser(
+        description=summary, epilog=details.strip() or None, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    default = os.environ.get(env)
+    if not default:
+        default = f"{SERVER_URL}/{database}_{os.getpid()}"
+        _NAMED_HERE.add(default)
+    parser.add_argument(
+        "--database-url",
+        default=default,
+        help=f"PostgreSQL for this run (default: ${env}, else {database}_<pid>, its own): %(default)s",
+    )
+    return parser
+
+
+def _admin(url: str):
     import dj_database_url
 
     db = dj_database_url.parse(url)
@@ -24,21 +50,37 @@ def database_ensure(url: str) -> None:
         dbname="postgres", host=db["HOST"], port=db["PORT"] or 5432, user=db["USER"], password=db["PASSWORD"]
     )
     admin.autocommit = True
+    return admin, db["NAME"]
+
+
+def database_ensure(url: str) -> None:
+    """Create the PostgreSQL database a postgres:// URL names, unless it exists (dropped at exit if the
+    bench named it, see bench_parser)."""
+    admin, name = _admin(url)
     with admin.cursor() as cursor:
-        cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", [db["NAME"]])
+        cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name])
         if cursor.fetchone() is None:
-            cursor.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(db["NAME"])))
+            cursor.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+            if url in _NAMED_HERE:
+                atexit.register(_database_drop, url)
     admin.close()
 
 
-def django_behind_moto(default_database_url: str):
-    """Django (test settings) on DATABASE_URL, or the default given, with every AWS call answered by moto's
-    server on loopback; returns the started tests.support.aws.MotoServer. Call before anything makes a
-    boto3 client (zappa.asynchronous makes some when first imported)."""
+def _database_drop(url: str) -> None:
+    admin, name = _admin(url)
+    with admin.cursor() as cursor:
+        cursor.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+    admin.close()
+
+
+def django_behind_moto(database_url: str):
+    """Django (test settings) on the database URL given (--database-url), with every AWS call answered by
+    moto's server on loopback; returns the started tests.support.aws.MotoServer. Call after parsing the
+    arguments and before anything makes a boto3 client (zappa.asynchronous makes some when first imported)."""
     sys.path.insert(0, str(ROOT))
     os.chdir(ROOT)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
-    os.environ.setdefault("DATABASE_URL", default_database_url)
+    os.environ["DATABASE_URL"] = database_url
     os.environ.setdefault("MQTT_URL", "mqtt://127.0.0.1:1883")
     os.environ.setdefault("LOG_LEVEL", "WARNING")  # a log line per message would be part of what is timed
     from tests.support.aws import MotoServer
@@ -92,11 +134,10 @@ def latency_line(name: str, values_ms: list[float], width: int = 44) -> str:
     )
 
 
-def django_on_postgres() -> str:
+def django_on_postgres(url: str) -> str:
     """Point Django at the bench database (created if missing, migrated) and set it up; returns its URL."""
-    url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_URL)
     if not url.startswith("postgres"):
-        sys.exit("The benchmarks measure Cue on PostgreSQL: set BENCH_DATABASE_URL to a postgres:// URL.")
+        sys.exit("The benchmarks measure Cue on PostgreSQL: pass --database-url postgres://...")
     database_ensure(url)
     os.environ["DATABASE_URL"] = url
     os.environ.setdefault("DJANGO_DEBUG", "1")

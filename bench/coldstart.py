@@ -38,8 +38,8 @@ import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
+from _setup import bench_parser, database_ensure
 from cryptography.fernet import Fernet
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -57,13 +57,8 @@ BENCH_EMAIL = "coldstart-bench@example.com"
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = bench_parser(__doc__, database="cue_bench_coldstart")  # --database-url: created, migrated if needed
     parser.add_argument("--runs", type=int, default=15, help="fresh processes per project (default 15)")
-    parser.add_argument(
-        "--database-url",
-        default="postgres://postgres@127.0.0.1:5432/cue_bench",
-        help="Cue's bench database (created and migrated if needed)",
-    )
     parser.add_argument("--importtime", action="store_true", help="also print import time per top-level package")
     parser.add_argument(
         "--bytecode", action="store_true", help="also measure both packages after bin/package's bytecode step"
@@ -74,22 +69,6 @@ def parse_args() -> argparse.Namespace:
 # ------------------------------------------------------------------------------
 # Cue's bench database, a member and a token
 # ------------------------------------------------------------------------------
-def ensure_database(url: str) -> None:
-    import psycopg2
-    from psycopg2 import sql
-
-    parts = urlsplit(url)
-    name = parts.path.lstrip("/")
-    server = urlunsplit(parts._replace(path="/postgres"))
-    connection = psycopg2.connect(server)
-    connection.autocommit = True
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name])
-        if cursor.fetchone() is None:
-            cursor.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    connection.close()
-
-
 # Runs in a child process so this one stays free of Django (and of its logging configuration).
 _MINT_TOKEN = f"""
 import django
@@ -106,7 +85,7 @@ print(token_pair_for(user)["access"])
 
 def prepare_cue_database(url: str, secret_key: str, field_key: str) -> str:
     """Migrate the bench database and return an access token for a member (created once)."""
-    ensure_database(url)
+    database_ensure(url)
     env = os.environ | {
         "DJANGO_SETTINGS_MODULE": "project.settings",
         "DJANGO_SECRET_KEY": secret_key,

@@ -27,9 +27,19 @@ import time
 import uuid
 from pathlib import Path
 
-from _setup import ROOT, django_behind_moto, latency_line
+from _setup import ROOT, bench_parser, django_behind_moto, latency_line
 
-MOTO = django_behind_moto("postgres://postgres@127.0.0.1:5432/cue_bench_console")
+
+def parse_args() -> argparse.Namespace:
+    parser = bench_parser(__doc__, database="cue_bench_console")
+    parser.add_argument("--loads", type=int, default=10)
+    parser.add_argument("--messages", type=int, default=50)
+    return parser.parse_args()
+
+
+# Parsed before anything is set up (--help touches nothing); the rest of this module needs Django.
+ARGS = parse_args()
+MOTO = django_behind_moto(ARGS.database_url)
 os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"  # Playwright's sync API keeps an event loop on this thread
 
 import requests  # noqa: E402
@@ -172,10 +182,7 @@ def _close_connections_to(name: str) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--loads", type=int, default=10)
-    parser.add_argument("--messages", type=int, default=50)
-    args = parser.parse_args()
+    args = ARGS
     page_weight()
     if not Path(CHROMIUM).exists():
         sys.exit("Debian's chromium is not installed: the browser figures need it.")

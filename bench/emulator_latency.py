@@ -19,7 +19,20 @@ import time
 from datetime import UTC
 from pathlib import Path
 
+from _setup import bench_parser, database_ensure, p95
+
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def parse_args() -> argparse.Namespace:
+    parser = bench_parser(__doc__, database="cue_bench_emulator")
+    parser.add_argument("--samples", type=int, default=100)
+    parser.add_argument("--warmup", type=int, default=5)
+    return parser.parse_args()
+
+
+# Parsed before anything is set up (--help touches nothing); the rest of this module needs Django and moto.
+ARGS = parse_args()
 sys.path.insert(0, str(ROOT))
 
 from tools.local_aws import LocalAws, clean_aws_environment  # noqa: E402
@@ -28,12 +41,11 @@ AWS = LocalAws().start()
 _clean = clean_aws_environment(dict(os.environ))
 os.environ.clear()
 os.environ.update({**_clean, **AWS.env()})  # before any boto3 client exists (zappa.asynchronous makes some)
-os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/cue_bench_emulator")
+os.environ["DATABASE_URL"] = ARGS.database_url
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
 os.environ.setdefault("LOG_LEVEL", "WARNING")
 
 import django  # noqa: E402
-from _setup import database_ensure, p95  # noqa: E402
 
 STAGE = "staging"  # INFO logging, no debug event dumps: the closest to production
 
@@ -140,10 +152,7 @@ def figures(values: list[float]) -> tuple[float, float]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--samples", type=int, default=100)
-    parser.add_argument("--warmup", type=int, default=5)
-    args = parser.parse_args()
+    args = ARGS
     call_command("migrate", verbosity=0)
     TaskRun.objects.all().delete()
     email = f"bench-{time.time_ns()}@example.com"

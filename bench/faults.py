@@ -22,11 +22,26 @@ from datetime import timedelta
 from pathlib import Path
 from unittest import mock
 
+from _setup import bench_parser
+
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def parse_args() -> argparse.Namespace:
+    parser = bench_parser(__doc__, database="cue_faults")
+    parser.add_argument("--webhooks", type=int, default=10_000)
+    parser.add_argument("--workspaces", type=int, default=50)
+    parser.add_argument("--blackholed-webhooks", type=int, default=40, help="webhooks per half of 'sns blackholed'")
+    parser.add_argument("--only", help="run the scenarios whose name starts with this (e.g. 'sns blackholed')")
+    return parser.parse_args()
+
+
+# Parsed before anything is set up (--help touches nothing); the rest of this module needs Django.
+OPTIONS = parse_args()
 sys.path.insert(0, str(ROOT))
 os.chdir(ROOT)
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
-os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/cue_faults")
+os.environ["DATABASE_URL"] = OPTIONS.database_url  # Django's test_<name> of it is created and dropped
 os.environ.setdefault("LOG_LEVEL", "CRITICAL")  # the scenarios log every refusal and failure on purpose
 
 from tests.support.aws import MotoServer  # noqa: E402
@@ -274,12 +289,7 @@ def scenario_load(client, webhooks: int, count: int) -> dict:
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--webhooks", type=int, default=10_000)
-    parser.add_argument("--workspaces", type=int, default=50)
-    parser.add_argument("--blackholed-webhooks", type=int, default=40, help="webhooks per half of 'sns blackholed'")
-    parser.add_argument("--only", help="run the scenarios whose name starts with this (e.g. 'sns blackholed')")
-    options = parser.parse_args()
+    options = OPTIONS
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's server logs every request
     settings.INTERCOM_CLIENT_SECRET = APP_SECRET
     os.environ["AWS_LAMBDA_FUNCTION_NAME"] = FUNCTION  # tasks publish (to the bus, or moto), as in Lambda

@@ -20,9 +20,22 @@ import os
 import time
 import uuid
 
-from _setup import django_behind_moto, stage_handler  # noqa: E402
+from _setup import bench_parser, django_behind_moto, stage_handler  # noqa: E402
 
-MOTO = django_behind_moto("postgres://postgres@127.0.0.1:5432/cue_sync_bench")
+
+def parse_args() -> argparse.Namespace:
+    parser = bench_parser(__doc__, database="cue_sync_bench")
+    parser.add_argument("--articles", type=int, default=10_000)
+    parser.add_argument("--conversations", type=int, default=2_000)
+    parser.add_argument("--baseline", type=int, default=500, help="conversations of the pacing-off baseline")
+    parser.add_argument("--limit", type=int, default=100, help="stand-in calls per window")
+    parser.add_argument("--window", type=int, default=2, help="stand-in window, seconds")
+    return parser.parse_args()
+
+
+# Parsed before anything is set up (--help touches nothing); the rest of this module needs Django.
+ARGS = parse_args()
+MOTO = django_behind_moto(ARGS.database_url)
 
 from django.conf import settings  # noqa: E402
 from django.db import transaction  # noqa: E402
@@ -197,13 +210,7 @@ def run(articles: int, conversations: int, baseline: int, limit: int, window: in
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--articles", type=int, default=10_000)
-    parser.add_argument("--conversations", type=int, default=2_000)
-    parser.add_argument("--baseline", type=int, default=500, help="conversations of the pacing-off baseline")
-    parser.add_argument("--limit", type=int, default=100, help="stand-in calls per window")
-    parser.add_argument("--window", type=int, default=2, help="stand-in window, seconds")
-    args = parser.parse_args()
+    args = ARGS
     old = setup_databases(verbosity=0, interactive=False, aliases={"default"})
     try:
         run(args.articles, args.conversations, args.baseline, args.limit, args.window)

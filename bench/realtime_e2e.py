@@ -17,9 +17,19 @@ import statistics
 import time
 import uuid
 
-from _setup import django_behind_moto, latency_line, stage_handler  # noqa: E402
+from _setup import bench_parser, django_behind_moto, latency_line, stage_handler  # noqa: E402
 
-MOTO = django_behind_moto("postgres://postgres@127.0.0.1:5432/cue_realtime")
+
+def parse_args() -> argparse.Namespace:
+    parser = bench_parser(__doc__, database="cue_realtime")
+    parser.add_argument("--messages", type=int, default=300)
+    parser.add_argument("--warmup", type=int, default=10)
+    return parser.parse_args()
+
+
+# Parsed before anything is set up (--help touches nothing); the rest of this module needs Django.
+ARGS = parse_args()
+MOTO = django_behind_moto(ARGS.database_url)
 
 from django.conf import settings  # noqa: E402
 from django.db import transaction  # noqa: E402
@@ -114,10 +124,7 @@ def run(messages: int, warmup: int) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--messages", type=int, default=300)
-    parser.add_argument("--warmup", type=int, default=10)
-    args = parser.parse_args()
+    args = ARGS
     old = setup_databases(verbosity=0, interactive=False, aliases={"default"})
     try:
         run(args.messages, args.warmup)

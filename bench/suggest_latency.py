@@ -7,13 +7,12 @@ Zipf-distributed vocabulary of made-up product terms, so frequent words stay fre
 Usage: python bench/suggest_latency.py [--sizes 1000,10000,100000] [--queries 400]
 """
 
-import argparse
 import random
 import re
 import statistics
 import time
 
-from _setup import django_on_postgres, drop_workspace, new_workspace, p95
+from _setup import bench_parser, django_on_postgres, drop_workspace, new_workspace, p95
 from suggest_quality import DATA, load_protocol
 
 SEED = 7
@@ -62,13 +61,13 @@ def measure(workspace_id: int, messages: list[str]) -> list[float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
+    parser = bench_parser(__doc__, database="cue_bench_latency", env="BENCH_DATABASE_URL")
     parser.add_argument("--sizes", default="1000,10000,100000")
     parser.add_argument("--queries", type=int, default=400)
     parser.add_argument("--evidence", type=int, default=2000, help="accepted messages recorded as feedback")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
-    url = django_on_postgres()
+    url = django_on_postgres(args.database_url)
 
     from django.db import connection
 

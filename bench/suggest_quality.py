@@ -8,12 +8,11 @@ evidence service. Usage: python bench/suggest_quality.py [path/to/customer_suppo
 import csv
 import random
 import re
-import sys
 import time
 from collections import defaultdict
 from pathlib import Path
 
-from _setup import ROOT, django_on_postgres, drop_workspace, new_workspace
+from _setup import ROOT, bench_parser, django_on_postgres, drop_workspace, new_workspace
 from rank_bm25 import BM25Okapi
 
 # The data set lives in shared/ beside the checkout (../shared); a worktree may sit one level deeper.
@@ -123,8 +122,11 @@ def cue_rankings(intents, entries, accepted, queries):
 
 
 def main() -> None:
-    url = django_on_postgres()
-    path = Path(sys.argv[1]) if len(sys.argv) > 1 else DATA
+    parser = bench_parser(__doc__, database="cue_bench_quality", env="BENCH_DATABASE_URL")
+    parser.add_argument("data", nargs="?", type=Path, default=DATA, help="the Bitext CSV (default: %(default)s)")
+    args = parser.parse_args()
+    url = django_on_postgres(args.database_url)
+    path = args.data
     intents, entries, queries, history, early, tested = load_protocol(path)
     print(f"data: {path.name}: {len(intents)} entries, {len(queries)} queries; database {url.rsplit('@', 1)[-1]}")
     print(f"feedback protocol: {len(history)} history (accepted), {len(tested)} tested; early: {len(early)} accepted")

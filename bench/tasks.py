@@ -22,7 +22,20 @@ import warnings
 from collections import Counter
 from pathlib import Path
 
+from _setup import bench_parser, database_ensure, remote_env_on_loopback
+
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def parse_args() -> argparse.Namespace:
+    parser = bench_parser(__doc__, database="cue_tasks_bench")
+    parser.add_argument("--samples", type=int, default=300, help="tasks per timing figure")
+    parser.add_argument("--soak", type=int, default=1000, help="tasks in the duplicate-delivery soak (>= 1000)")
+    return parser.parse_args()
+
+
+# Parsed before anything is set up (--help touches nothing); the rest of this module needs Django and moto.
+OPTIONS = parse_args()
 sys.path.insert(0, str(ROOT))
 
 # Fake credentials and no endpoint override: every AWS call is answered by moto inside this process.
@@ -35,7 +48,7 @@ os.environ.update(
     AWS_DEFAULT_REGION="us-east-1",
     AWS_REGION="us-east-1",
 )
-os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/cue_tasks_bench")
+os.environ["DATABASE_URL"] = OPTIONS.database_url
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
 os.environ.setdefault("LOG_LEVEL", "WARNING")
 
@@ -46,7 +59,6 @@ _MOCK.start()
 
 import boto3  # noqa: E402
 import django  # noqa: E402
-from _setup import database_ensure, remote_env_on_loopback  # noqa: E402
 
 database_ensure(os.environ["DATABASE_URL"])
 django.setup()
@@ -193,10 +205,7 @@ def soak(sns: SnsCapture, n: int, task=durable_effect) -> int:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--samples", type=int, default=300, help="tasks per timing figure")
-    parser.add_argument("--soak", type=int, default=1000, help="tasks in the duplicate-delivery soak (>= 1000)")
-    options = parser.parse_args()
+    options = OPTIONS
 
     call_command("migrate", verbosity=0)
     empty_ledger()

@@ -20,9 +20,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from _setup import bench_parser
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -81,7 +81,10 @@ class Aws:
             self._server.stop()
 
 
-def main(n: int, mode: str) -> int:
+def main(n: int, mode: str, database_url: str) -> int:
+    sys.path.insert(0, str(ROOT))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
+    os.environ["DATABASE_URL"] = database_url  # Django's test_<name> of it is created here and dropped after
     aws = Aws(mode)
 
     import django
@@ -183,8 +186,10 @@ def main(n: int, mode: str) -> int:
 
 
 if __name__ == "__main__":
-    count = int(sys.argv[1]) if len(sys.argv) > 1 else 2000
-    chosen = sys.argv[2] if len(sys.argv) > 2 else "loopback"
-    if chosen not in {"loopback", "inprocess"}:
-        sys.exit("mode: loopback or inprocess")
-    sys.exit(main(count, chosen))
+    parser = bench_parser(__doc__, database="cue_bench_ack")
+    parser.add_argument("n", nargs="?", type=int, default=2000, help="signed deliveries timed (default 2000)")
+    parser.add_argument(
+        "mode", nargs="?", choices=["loopback", "inprocess"], default="loopback", help="moto on loopback or in-process"
+    )
+    args = parser.parse_args()
+    sys.exit(main(args.n, args.mode, args.database_url))

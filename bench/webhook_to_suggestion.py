@@ -21,9 +21,20 @@ import statistics
 import time
 import uuid
 
-from _setup import django_behind_moto, latency_line, stage_handler  # noqa: E402
+from _setup import bench_parser, django_behind_moto, latency_line, stage_handler  # noqa: E402
 
-MOTO = django_behind_moto("postgres://postgres@127.0.0.1:5432/cue_suggestions")
+
+def parse_args() -> argparse.Namespace:
+    parser = bench_parser(__doc__, database="cue_suggestions")
+    parser.add_argument("--messages", type=int, default=200)
+    parser.add_argument("--warmup", type=int, default=10)
+    parser.add_argument("--entries", type=int, default=300)
+    return parser.parse_args()
+
+
+# Parsed before anything is set up (--help touches nothing); the rest of this module needs Django.
+ARGS = parse_args()
+MOTO = django_behind_moto(ARGS.database_url)
 
 from django.conf import settings  # noqa: E402
 from django.test.utils import setup_databases, teardown_databases  # noqa: E402
@@ -146,11 +157,7 @@ def run(messages: int, warmup: int, entries: int) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--messages", type=int, default=200)
-    parser.add_argument("--warmup", type=int, default=10)
-    parser.add_argument("--entries", type=int, default=300)
-    args = parser.parse_args()
+    args = ARGS
     old = setup_databases(verbosity=0, interactive=False, aliases={"default"})
     try:
         run(args.messages, args.warmup, args.entries)

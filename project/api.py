@@ -1,6 +1,7 @@
 """API conventions shared by every app: the error shape, pagination, and small view helpers."""
 
 import logging
+from typing import Any
 
 from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -94,5 +95,5 @@ def created(data) -> Response:
 def paginated(request, view, items, serializer_class) -> Response:
     """A list view's answer: one page of items, serialized, with the count and the next/previous links."""
     paginator = Pagination()
-    page = paginator.paginate_queryset(items, request, view=view)
+    page: list[Any] | None = paginator.paginate_queryset(items, request, view=view)
     return paginator.get_paginated_response(serializer_class(page, many=True).data)

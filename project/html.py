@@ -101,7 +101,8 @@ class _MarkdownCollector(_TextCollector):
 
     def __init__(self) -> None:
         super().__init__()
-        self._links: list[str | None] = []
+        # Its own name: the base class's _links holds (url, start) pairs, and still sees end tags while skipping.
+        self._md_links: list[str | None] = []
 
     def handle_starttag(self, tag, attrs):
         if self._skipping or tag in _SKIPPED_TAGS:
@@ -110,8 +111,8 @@ class _MarkdownCollector(_TextCollector):
             self.parts.append("**")
         elif tag == "a":
             href = (dict(attrs).get("href") or "").strip()
-            self._links.append(href if _SAFE_LINK.match(href) else None)
-            if self._links[-1]:
+            self._md_links.append(href if _SAFE_LINK.match(href) else None)
+            if self._md_links[-1]:
                 self.parts.append("[")
         elif tag == "li":
             self.parts.append("\n- ")
@@ -124,7 +125,7 @@ class _MarkdownCollector(_TextCollector):
         if tag in {"strong", "b"}:
             self.parts.append("**")
         elif tag == "a":
-            href = self._links.pop() if self._links else None
+            href = self._md_links.pop() if self._md_links else None
             if href:
                 self.parts.append(f"]({href})")
         elif tag != "li":

@@ -74,7 +74,7 @@ def secret_values_add(*values) -> None:
 
 
 def _configured_secrets() -> set[str]:
-    found = set()
+    found: set[str] = set()
     for name in SECRET_SETTINGS:
         found.update(part.strip() for part in os.environ.get(name, "").split(","))
     database_password = urlsplit(os.environ.get("DATABASE_URL", "")).password

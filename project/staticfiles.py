@@ -15,7 +15,7 @@ from whitenoise.storage import CompressedStaticFilesStorage
 class ScriptPrefixedStaticFilesStorage(CompressedStaticFilesStorage):
     @property
     def base_url(self) -> str:
-        configured = settings._wrapped.STATIC_URL  # as written in settings, before Django's one-time prefixing
+        configured = settings._wrapped.STATIC_URL  # type: ignore[misc]  # as written in settings, before Django's one-time prefixing
         if configured.startswith(("/", "http://", "https://")):
             return configured
         return f"{get_script_prefix()}{configured}"

@@ -1,9 +1,10 @@
 """Process-level views: the health check, and views imported on their first request."""
 
 import logging
+from collections.abc import Callable
 
 from django.db import connection
-from django.http import JsonResponse
+from django.http import HttpResponseBase, JsonResponse
 from django.utils.module_loading import import_string
 
 from project.api import error_body
@@ -29,13 +30,13 @@ def lazy_view(dotted_path: str, **initkwargs):
     For views few requests reach whose modules are heavy (drf-spectacular's schema generator):
     a Lambda cold start serving anything else never pays for importing them.
     """
-    built = []
+    built: list[Callable[..., HttpResponseBase]] = []
 
     def view(request, *args, **kwargs):
         if not built:
             built.append(import_string(dotted_path).as_view(**initkwargs))
         return built[0](request, *args, **kwargs)
 
-    view.csrf_exempt = True  # as APIView.as_view marks its views
+    view.csrf_exempt = True  # type: ignore[attr-defined]  # as APIView.as_view marks its views
     view.__name__ = dotted_path.rpartition(".")[2]
     return view

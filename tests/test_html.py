@@ -1,6 +1,8 @@
 """project.html: the one reading of HTML for messages and knowledge entries (text to rank, safe HTML to show)."""
 
-from project.html import clean_html, html_to_text
+import pytest
+
+from project.html import clean_html, html_to_markdown, html_to_text
 
 
 def test_text_keeps_paragraphs_lists_and_entities():
@@ -37,3 +39,13 @@ def test_plain_text_survives_and_entities_are_decoded_once():
 
 def test_non_breaking_spaces_and_runs_of_blank_lines_are_tidied():
     assert html_to_text("a&nbsp;&nbsp; b\n\n\n\n\nc") == "a b\n\nc"
+
+
+@pytest.mark.parametrize("skipped", ["template", "noscript"])
+@pytest.mark.parametrize("href", ["https://example.com/guide", "ab", "javascript:alert(1)"])
+def test_markdown_survives_a_link_closed_inside_a_skipped_tag(skipped, href):
+    """An </a> inside <template> or <noscript> reaches the text collector's own end-tag handling; the Markdown
+    collector's open links must not be mistaken for its (url, start) pairs (it crashed on saved replies like this)."""
+    markdown = html_to_markdown(f'<a href="{href}">guide<{skipped}></a></{skipped}> after')
+    assert "guide" in markdown and "after" in markdown
+    assert "alert" not in markdown

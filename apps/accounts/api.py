@@ -1,10 +1,13 @@
 """Accounts API: sign-up, tokens, me, and team management."""
 
+from collections.abc import Sequence
+
 from django.http import Http404
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
+from rest_framework.throttling import BaseThrottle
 from rest_framework.views import APIView
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.tokens import RefreshToken
@@ -12,7 +15,7 @@ from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
 from apps.accounts import selectors, services
 from apps.accounts.models import Membership, Role
-from apps.accounts.permissions import IsManager, membership_of, workspace_of
+from apps.accounts.permissions import IsManager, membership_of, membership_required, workspace_of
 from apps.accounts.throttling import AccountRateThrottle, AddressRateThrottle
 from project.api import created, paginated
 
@@ -42,7 +45,7 @@ class MemberOutput(serializers.Serializer):
 
 
 class AuthThrottled:
-    throttle_classes = [AddressRateThrottle]
+    throttle_classes: Sequence[type[BaseThrottle]] = [AddressRateThrottle]
 
 
 class SignupApi(AuthThrottled, APIView):
@@ -161,11 +164,11 @@ class MemberDetailApi(APIView):
         data = self.MemberDetailInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         membership = services.member_change_role(
-            actor=membership_of(request), membership=membership, **data.validated_data
+            actor=membership_required(request), membership=membership, **data.validated_data
         )
         return Response(MemberOutput(membership).data)
 
     @extend_schema(responses={204: None})
     def delete(self, request, membership_id: int):
-        services.member_remove(actor=membership_of(request), membership=self._get(request, membership_id))
+        services.member_remove(actor=membership_required(request), membership=self._get(request, membership_id))
         return Response(status=status.HTTP_204_NO_CONTENT)

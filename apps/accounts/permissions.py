@@ -15,11 +15,16 @@ def membership_of(request) -> Membership | None:
         return None
 
 
+def membership_required(request) -> Membership:
+    """The caller's membership; views behind IsMember can rely on it."""
+    membership = membership_of(request)
+    assert membership is not None, "membership_required() needs IsMember on the view"
+    return membership
+
+
 def workspace_of(request) -> Workspace:
     """The caller's workspace; views behind IsMember can rely on it."""
-    membership = membership_of(request)
-    assert membership is not None, "workspace_of() needs IsMember on the view"
-    return membership.workspace
+    return membership_required(request).workspace
 
 
 class IsMember(BasePermission):

@@ -1,5 +1,6 @@
 """Reads for conversations: the workspace's list with filters and search, one conversation, its messages."""
 
+from collections.abc import Iterable
 from datetime import datetime
 
 from django.db.models import Exists, F, OuterRef, Q, QuerySet, Subquery
@@ -9,7 +10,7 @@ from apps.conversations.models import AGENT_AUTHOR_TYPE, CUSTOMER_AUTHOR_TYPES, 
 from apps.integrations.models import IntercomAdmin
 
 
-def _latest_comment_at(author_types) -> Subquery:
+def _latest_comment_at(author_types: Iterable[str]) -> Subquery:
     """When the conversation's newest comment with text by one of `author_types` was written (Intercom's time)."""
     comments = Message.objects.filter(
         workspace_id=OuterRef("workspace_id"),

@@ -9,7 +9,7 @@ from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.accounts.permissions import IsManager, IsManagerOrReadOnly, membership_of, workspace_of
+from apps.accounts.permissions import IsManager, IsManagerOrReadOnly, membership_required, workspace_of
 from apps.knowledge import selectors, services
 from apps.knowledge.importing import (
     MAX_BODY_CHARS,
@@ -85,7 +85,7 @@ class EntryListApi(APIView):
         kind = serializers.ChoiceField(choices=EntryKind.choices, default=EntryKind.SAVED_REPLY)
         tags = TagsField(required=False, default=list)
         enabled = serializers.BooleanField(default=True)
-        source = serializers.CharField(max_length=40, required=False, default="manual")
+        source = serializers.CharField(max_length=40, required=False, default="manual")  # type: ignore[assignment]
         external_id = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
 
     @extend_schema(parameters=[EntryListFilterSerializer], responses=EntryOutput(many=True))
@@ -157,13 +157,13 @@ class EntryImportApi(APIView):
     class EntryImportFormInputSerializer(serializers.Serializer):
         file = serializers.FileField()
         format = serializers.ChoiceField(choices=["csv", "json"], required=False)
-        source = serializers.CharField(max_length=40, required=False)
+        source = serializers.CharField(max_length=40, required=False)  # type: ignore[assignment]
 
     class EntryImportRowResultSerializer(serializers.Serializer):
         row = serializers.IntegerField()
         status = serializers.ChoiceField(choices=["created", "updated", "error"])
         entry_id = serializers.IntegerField(allow_null=True)
-        errors = serializers.DictField(allow_null=True)
+        errors = serializers.DictField(allow_null=True)  # type: ignore[assignment]  # a declared field, see importing.py
 
     class EntryImportOutputSerializer(serializers.Serializer):
         created = serializers.IntegerField()
@@ -336,7 +336,7 @@ class ProposalAcceptApi(APIView):
         proposal = _proposal(request, proposal_id)
         try:
             entry = services.proposal_accept(
-                proposal=proposal, decided_by_id=membership_of(request).id, title=data.validated_data.get("title")
+                proposal=proposal, decided_by_id=membership_required(request).id, title=data.validated_data.get("title")
             )
         except services.ProposalDecided as exc:
             return _decided(exc)
@@ -354,7 +354,7 @@ class ProposalDismissApi(APIView):
     def post(self, request, proposal_id: int):
         try:
             proposal = services.proposal_dismiss(
-                proposal=_proposal(request, proposal_id), decided_by_id=membership_of(request).id
+                proposal=_proposal(request, proposal_id), decided_by_id=membership_required(request).id
             )
         except services.ProposalDecided as exc:
             return _decided(exc)

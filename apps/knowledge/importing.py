@@ -4,7 +4,7 @@ import csv
 import io
 import itertools
 from collections.abc import Iterable, Iterator
-from typing import IO
+from typing import IO, cast
 
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -55,7 +55,8 @@ class EntryImportRowSerializer(serializers.Serializer):
     tags = TagsField(required=False, default=list)
     enabled = serializers.BooleanField(required=False, default=True)
     external_id = serializers.CharField(max_length=200, required=False, default="", allow_blank=True)
-    source = serializers.CharField(max_length=40, required=False, allow_blank=True, default="")
+    # DRF's metaclass takes declared fields off the class: no clash with Field.source (the stubs cannot tell).
+    source = serializers.CharField(max_length=40, required=False, allow_blank=True, default="")  # type: ignore[assignment]
 
     def to_internal_value(self, data):
         if isinstance(data, dict):
@@ -91,10 +92,13 @@ def format_guess(name: str | None, declared: str | None) -> str:
 def rows_from_csv(stream: IO[bytes] | IO[str]) -> Iterator[dict]:
     """Rows of a UTF-8 CSV with a header line naming at least title and body (streamed, for large files)."""
     wrapper = None
+    text: IO[str]
     if isinstance(stream.read(0), bytes):
-        stream = wrapper = io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")
+        text = wrapper = io.TextIOWrapper(cast(IO[bytes], stream), encoding="utf-8-sig", newline="")
+    else:
+        text = cast(IO[str], stream)
     try:
-        yield from _csv_rows(stream)
+        yield from _csv_rows(text)
     finally:
         if wrapper is not None:
             wrapper.detach()  # the caller's file stays open (and can tell how far it was read)

@@ -115,12 +115,12 @@ def cosine(a: array | None, b: array | None) -> float:
 def similarities(query: array | None, meanings: Mapping[int, array | None]) -> dict[int, float]:
     """Each meaning's likeness to the query's, 0..1 (opposite directions count as unlike, not negative)."""
     query_norm = _norm(query) if query is not None else 0.0
-    if query_norm <= 1e-9:
+    if query is None or query_norm <= 1e-9:
         return {}
     found = {}
     for key, meaning in meanings.items():
         norm = _norm(meaning) if meaning is not None else 0.0
-        if norm > 1e-9:
+        if meaning is not None and norm > 1e-9:
             found[key] = max(0.0, sum(map(mul, query, meaning)) / (query_norm * norm))
     return found
 

@@ -236,7 +236,7 @@ class IotBackend:
 # ------------------------------------------------------------------------------
 # The process's backend
 # ------------------------------------------------------------------------------
-_backends: dict[tuple, object] = {}
+_backends: dict[tuple, LogBackend | MqttBackend | IotBackend] = {}
 _backends_lock = threading.Lock()
 
 

@@ -32,7 +32,7 @@ class RealtimeClaims:
 
 def _key() -> str:
     signing_key = settings.SIMPLE_JWT["SIGNING_KEY"]
-    return salted_hmac("apps.realtime.tokens", "realtime-credential", secret=signing_key).hexdigest()
+    return salted_hmac("apps.realtime.tokens", "realtime-credential", secret=str(signing_key)).hexdigest()
 
 
 def realtime_token_issue(

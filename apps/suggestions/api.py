@@ -6,7 +6,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.accounts.permissions import IsMember, membership_of, workspace_of
+from apps.accounts.permissions import IsMember, membership_required, workspace_of
 from apps.conversations.models import Conversation
 from apps.conversations.selectors import conversation_get
 from apps.suggestions import selectors, services
@@ -89,7 +89,7 @@ class SuggestionFeedbackApi(APIView):
         The same verdict again answers 200 and changes nothing; a different one on a decided
         suggestion is 409.
         """
-        membership = membership_of(request)
+        membership = membership_required(request)
         # Another workspace's suggestion is unknown here whatever the body says: 404 before any 400.
         if not selectors.suggestion_exists(workspace_id=membership.workspace_id, suggestion_id=suggestion_id):
             raise Http404
@@ -106,7 +106,7 @@ class SuggestionFeedbackApi(APIView):
             raise Http404 from exc
         except services.SuggestionAlreadyDecided as exc:
             raise Conflict(str(exc)) from exc
-        if suggestion.reply_id is not None:
+        if suggestion.reply is not None:
             suggestion.reply.refresh_from_db()  # a task run inline (local) may have sent it already
         return Response(SuggestionOutputSerializer(suggestion).data)
 

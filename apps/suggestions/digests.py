@@ -95,7 +95,7 @@ def digest_email(*, digest_id: int) -> bool:
     return True
 
 
-def digests_for_yesterday(*, today: date | None = None) -> dict[str, int]:
+def digests_for_yesterday(*, today: date | None = None) -> dict[str, int | str]:
     """Build yesterday's digest for every workspace and mail the ones not mailed yet."""
     day = (today or timezone.now().date()) - timedelta(days=1)
     built = emailed = 0

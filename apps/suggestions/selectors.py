@@ -5,7 +5,7 @@ from datetime import datetime
 from django.db.models import Count, F, Max, Q, QuerySet
 
 from apps.conversations.models import Conversation, Message
-from apps.suggestions.models import KnowledgeGap, Suggestion, SuggestionStatus
+from apps.suggestions.models import DailyDigest, KnowledgeGap, Suggestion, SuggestionStatus
 
 # Newest customer message first (Intercom's time, then arrival), best suggestion first within it.
 _NEWEST_MESSAGE_FIRST = (
@@ -56,7 +56,7 @@ def suggestion_stats(*, workspace_id: int) -> tuple[dict, QuerySet]:
         suggestions.filter(entry__isnull=False)
         .values("entry_id")
         .annotate(title=Max("title"), **counts)
-        .order_by("-suggested", "entry_id")
+        .order_by("-suggested", "entry_id")  # type: ignore[misc]  # annotated through **counts: the stubs cannot see it
     )
     return totals, by_entry
 
@@ -85,7 +85,5 @@ def suggestion_for_canvas(*, conversation: Conversation, suggestion_id: int) -> 
     return None if suggestion is None else _canvas_item(suggestion)
 
 
-def digest_list(*, workspace_id: int):
-    from apps.suggestions.models import DailyDigest
-
+def digest_list(*, workspace_id: int) -> QuerySet[DailyDigest]:
     return DailyDigest.objects.filter(workspace_id=workspace_id).order_by("-day")

@@ -169,7 +169,7 @@ def suggestion_feedback(
             workspace=membership.workspace,
             conversation=suggestion.conversation,
             body=suggestion.body,
-            kind=_REPLY_KINDS[send_as],
+            kind=_REPLY_KINDS[SentAs(send_as)],
             requested_by=membership,
             source="suggestion",
             source_id=str(suggestion.id),

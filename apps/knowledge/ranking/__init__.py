@@ -124,10 +124,10 @@ def entry_scores(*, workspace_id: int, text: str) -> dict[int, float]:
     )
     body_stats = index.body_stats(lexemes, totals)  # first: it learns the frequencies postings choose by
     # The best entries by their evidence get their body scored too, even when their body was no candidate.
-    learnt = set(sorted(accepted, key=accepted.get, reverse=True)[: scoring.EVIDENCE_BODY_LOOKUPS])
+    learnt = set(sorted(accepted, key=accepted.__getitem__, reverse=True)[: scoring.EVIDENCE_BODY_LOOKUPS])
     body = scoring.field_scores(query, index.body_postings(lexemes, learnt), body_stats)
     words = scoring.combine(body, accepted)
-    best_by_words = sorted(words, key=words.get, reverse=True)[: scoring.MEANING_RERANK_DEPTH]
+    best_by_words = sorted(words, key=words.__getitem__, reverse=True)[: scoring.MEANING_RERANK_DEPTH]
     scores = scoring.with_meaning(words, _meaning_scores(workspace_id, query, best_by_words))
     return scoring.dismiss(scores, dismissed)
 

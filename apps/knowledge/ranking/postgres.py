@@ -5,6 +5,7 @@ statistics rows of its words, and a trigram-indexed lookup for misspellings.
 """
 
 from collections import Counter
+from typing import Any
 
 from django.db import connection
 
@@ -107,7 +108,8 @@ class PostgresIndex:
         """
         postings = FieldPostings()
         terms = candidate_terms({t: self._df[t] for t in lexemes if t in self._df}, CANDIDATE_BUDGET)
-        branches, params = [], []
+        branches: list[str] = []
+        params: list[Any] = []
         if terms:
             branches.append(_CANDIDATES_BY_TERMS)
             params += [self.workspace_id, tsquery_literal(terms), CANDIDATE_BUDGET]

@@ -128,7 +128,8 @@ def candidate_terms(df: dict[str, int], budget: int) -> list[str]:
     Entries are fetched through these terms only; every query term still counts in their scores.
     A document sharing only very common words with the message would score near zero anyway.
     """
-    chosen, spent = [], 0
+    chosen: list[str] = []
+    spent = 0
     for term in sorted(df, key=lambda t: (df[t], t)):
         if chosen and spent + df[term] > budget:
             break

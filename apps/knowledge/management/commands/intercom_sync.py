@@ -89,7 +89,8 @@ class Command(BaseCommand):
                 run = SyncRun.objects.get(pk=run_id)
                 self._show(bar, run)
                 if run.status == SyncStatus.WAITING:
-                    time.sleep(max(0.0, run.resume_at.timestamp() - time.time()))
+                    resume_at = run.resume_at.timestamp() if run.resume_at else time.time()
+                    time.sleep(max(0.0, resume_at - time.time()))
                     SyncRun.objects.filter(pk=run_id).update(status=SyncStatus.RUNNING, resume_at=None)
                     step = "page"
             while step == "finish":
