@@ -246,6 +246,20 @@ class KnowledgeSettingsApi(APIView):
         return Response(self.KnowledgeSettingsOutputSerializer(updated).data)
 
 
+class EntryRankOutputSerializer(serializers.Serializer):
+    entry_id = serializers.IntegerField()
+    rank = serializers.IntegerField()
+    score = serializers.FloatField()
+    title = serializers.CharField()
+    body = serializers.CharField()
+
+
+class EntryRankResultsOutputSerializer(serializers.Serializer):
+    """Not a page: the best entries, at most `limit`, best first, under `results` (as clients read it)."""
+
+    results = EntryRankOutputSerializer(many=True)
+
+
 class EntryRankApi(APIView):
     """Any member tries a customer message against the knowledge base: what Cue would suggest, with scores."""
 
@@ -254,19 +268,12 @@ class EntryRankApi(APIView):
         limit = serializers.IntegerField(min_value=1, max_value=50, required=False)
         threshold = serializers.FloatField(min_value=0.0, max_value=1.0, required=False)
 
-    class EntryRankOutputSerializer(serializers.Serializer):
-        entry_id = serializers.IntegerField()
-        rank = serializers.IntegerField()
-        score = serializers.FloatField()
-        title = serializers.CharField()
-        body = serializers.CharField()
-
-    @extend_schema(request=EntryRankInputSerializer, responses=EntryRankOutputSerializer(many=True))
+    @extend_schema(request=EntryRankInputSerializer, responses=EntryRankResultsOutputSerializer)
     def post(self, request):
         data = self.EntryRankInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         ranked = selectors.entries_rank(workspace_id=workspace_of(request).id, **data.validated_data)
-        return Response({"results": self.EntryRankOutputSerializer(ranked, many=True).data})
+        return Response(EntryRankResultsOutputSerializer({"results": ranked}).data)
 
 
 # ------------------------------------------------------------------------------
