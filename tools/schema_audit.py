@@ -102,6 +102,7 @@ def _report(schema, args) -> None:
 
     by_check: Counter = Counter()
     distinct: dict[str, set] = defaultdict(set)
+    details: dict[tuple, str] = {}
     operations: set = set()
     errors: list[str] = []
     requests = 0
@@ -119,6 +120,7 @@ def _report(schema, args) -> None:
                         if key not in distinct[check.name]:
                             distinct[check.name].add(key)
                             by_check[check.name] += 1
+                            details[key] = " | ".join(failure.message.strip().splitlines()[:4])[:300]
         elif isinstance(event, engine_events.NonFatalError):
             errors.append(f"{event.label}: {event.info.message}")
         elif isinstance(event, engine_events.FatalError):
@@ -138,7 +140,7 @@ def _report(schema, args) -> None:
     if args.verbose:
         for name, keys in sorted(distinct.items()):
             for label, title, status in sorted(keys, key=str):
-                print(f"  {name}: {label} -> {status} {title}")
+                print(f"  {name}: {label} -> {status} {title}\n      {details[(label, title, status)]}")
 
 
 if __name__ == "__main__":
