@@ -1,7 +1,8 @@
 """Cue's OpenAPI generation (drf-spectacular's AutoSchema, SPECTACULAR_SETTINGS' schema class): lists are
 documented as the pages they are, and every operation documents the errors it can answer.
 
-Imported only when a schema is generated (DRF resolves DEFAULT_SCHEMA_CLASS lazily), never at start-up.
+Loaded with the API views, as drf-spectacular's AutoSchema was (each `@extend_schema` subclasses it); it imports
+nothing they do not.
 
 What each operation can answer follows from the view, so a new endpoint is documented without anyone
 remembering to (tests/security/test_fuzz_api.py holds the schema to what the API does):
@@ -22,6 +23,7 @@ error_response("...")})`; what the view says wins over these defaults.
 """
 
 from drf_spectacular.openapi import AutoSchema
+from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 from rest_framework.settings import api_settings
 from rest_framework_simplejwt.views import TokenViewBase
@@ -35,6 +37,19 @@ RETRY_AFTER = {
 
 
 class CueAutoSchema(AutoSchema):
+    def _get_serializer_field_meta(self, field, direction):
+        """A text input that must not be blank is trimmed first (DRF's trim_whitespace): "  " is blank too,
+        so the schema asks for a character that is not a space, not only for a length of 1."""
+        meta = super()._get_serializer_field_meta(field, direction)
+        if (
+            direction == "request"
+            and type(field) is serializers.CharField
+            and field.trim_whitespace
+            and not field.allow_blank
+        ):
+            meta["pattern"] = r"\S"
+        return meta
+
     def _get_paginator(self):
         """Plain APIViews answer their lists through project.api.paginated, DRF's default pagination class:
         document the page they answer, not a bare array. A view answering a bare list sets pagination_class = None."""

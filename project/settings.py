@@ -253,6 +253,9 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # A PATCH body is documented as its serializer requires it (PATCH /api/members/<id> needs `role`), not
+    # with every field made optional.
+    "COMPONENT_SPLIT_PATCH": False,
     # Several models have a `status`: name each choice set after its model so the schema stays stable.
     "ENUM_NAME_OVERRIDES": {
         "TaskStatusEnum": "apps.tasks.models.TaskStatus",

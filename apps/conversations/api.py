@@ -103,7 +103,7 @@ class ConversationListApi(APIView):
         )
         updated_since = serializers.DateTimeField(required=False, help_text="ISO 8601 date-time.")
         q = serializers.CharField(
-            required=False, max_length=200, trim_whitespace=True, help_text="Words in the messages."
+            required=False, allow_blank=True, max_length=200, help_text="Words in the messages; blank: no search."
         )
 
     # The filter serializer is the parameters' schema: their types, patterns and lengths are what is validated.

@@ -77,7 +77,7 @@ class EntryListApi(APIView):
         q = serializers.CharField(required=False, allow_blank=True, max_length=500, default="")
         kind = serializers.ChoiceField(choices=EntryKind.choices, required=False)
         enabled = serializers.BooleanField(required=False, allow_null=True, default=None)
-        tag = serializers.CharField(required=False, max_length=50)
+        tag = serializers.CharField(required=False, allow_blank=True, max_length=50, help_text="Blank: any tag.")
 
     class EntryCreateInputSerializer(serializers.Serializer):
         title = serializers.CharField(max_length=300)

@@ -57,7 +57,6 @@ SCHEMA_VALID_BUT_REFUSED = {
     "PUT /api/integrations/intercom": "the token must be one Intercom accepts (GET /me; its stand-in refuses all)",
     "POST /api/knowledge/entries": "whitespace-only text is blank once trimmed; tag rules; unique external_id",
     "PATCH /api/knowledge/entries/{entry_id}": "whitespace-only text is blank once trimmed; tag rules",
-    "GET /api/knowledge/entries": "a whitespace-only `tag` is blank once trimmed",
     "POST /api/knowledge/import": "the file's rows must hold valid entries",
     "POST /api/suggestions/{suggestion_id}/feedback": "send_as only with accept",
     "POST /api/tasks/{task_id}/retry": "only a dead or failed task can be retried",
