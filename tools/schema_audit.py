@@ -97,6 +97,7 @@ class _QuietHandler(WSGIRequestHandler):
 
 def _report(schema, args) -> None:
     import schemathesis
+    from schemathesis.checks import CHECKS
     from schemathesis.engine import Status, from_schema
     from schemathesis.engine import events as engine_events
 
@@ -120,7 +121,8 @@ def _report(schema, args) -> None:
                         if key not in distinct[check.name]:
                             distinct[check.name].add(key)
                             by_check[check.name] += 1
-                            details[key] = " | ".join(failure.message.strip().splitlines()[:4])[:300]
+                            message = " | ".join(failure.message.strip().splitlines()[:4])[:300]
+                            details[key] = f"{message}\n      {check.failure_info.code_sample[:400]}"
         elif isinstance(event, engine_events.NonFatalError):
             errors.append(f"{event.label}: {event.info.message}")
         elif isinstance(event, engine_events.FatalError):
@@ -128,7 +130,7 @@ def _report(schema, args) -> None:
 
     print(f"schemathesis {schemathesis.__version__}: {len(operations)} operations, {requests} requests, all checks")
     print(f"{'check':<32} distinct failures (operation, failure, status)")
-    for name in sorted(set(by_check) | {"not_a_server_error", "response_schema_conformance"}):
+    for name in sorted(set(by_check) | {check.__name__ for check in CHECKS.get_all()}):
         print(f"{name:<32} {by_check[name]}")
     print(f"{'TOTAL':<32} {sum(by_check.values())}")
     undocumented = {key[2] for key in distinct["status_code_conformance"]}

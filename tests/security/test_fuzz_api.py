@@ -50,6 +50,7 @@ SCHEMA_VALID_BUT_REFUSED = {
     "POST /api/auth/signup": "password strength (Django's validators) and a unique e-mail",
     "POST /api/auth/token": "simplejwt answers a missing/blank credential with 400",
     "POST /api/auth/logout": "the refresh token must be a real one, and the caller's",
+    "POST /api/auth/token/verify": "the token must be a real one (simplejwt refuses some malformed ones with 400)",
     "POST /api/members": "password strength, a unique e-mail, only an owner adds an owner",
     "PATCH /api/members/{membership_id}": "only an owner grants or takes the owner role; one owner remains",
     "DELETE /api/members/{membership_id}": "only an owner removes an owner; one owner remains",
