@@ -64,6 +64,12 @@ class CueAutoSchema(AutoSchema):
             responses[status_code] = self._get_response_for_code(
                 error_response(description), status_code, direction=direction
             )
+        for status_code, response in responses.items():
+            if status_code >= "400" and "content" not in response:
+                # A view that names an error only by its description (OpenApiResponse(description=...)) still
+                # answers the one error body: say so.
+                body = self._get_response_for_code(error_response(""), status_code, direction=direction)
+                response["content"] = body["content"]
         for status_code in ("429", "503"):
             if status_code in responses:
                 responses[status_code]["headers"] = {**responses[status_code].get("headers", {}), **RETRY_AFTER}
