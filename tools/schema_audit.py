@@ -49,6 +49,9 @@ def main() -> None:
     url = f"{base}_audit_{os.getpid()}"
     os.environ["DATABASE_URL"] = url
     os.environ.setdefault("LOG_LEVEL", "ERROR")  # every 4xx logs a warning; a 500 still prints
+    # Intercom is never called for real: a closed port on loopback answers every call (a PUT's GET /me is a 503).
+    for region in ("US", "EU", "AU"):
+        os.environ.setdefault(f"INTERCOM_API_HOST_{region}", "http://127.0.0.1:9")
     database_ensure(url)
     moto = django_behind_moto(url)
     try:

@@ -140,7 +140,9 @@ class IntercomConnectionApi(APIView):
             400: error_response("`invalid`, `token_invalid` (Intercom refused the token) or `app_mismatch`."),
             409: error_response("`app_taken`: another workspace connected the same app at that moment."),
             502: error_response("`intercom_error`: Intercom failed while asked whose token it is."),
-            503: error_response("`intercom_unavailable`: Intercom could not be reached; nothing stored."),
+            503: error_response(
+                "`intercom_unavailable`: Intercom could not be reached, or `database_unavailable`; nothing stored."
+            ),
         },
     )
     def put(self, request):
