@@ -14,6 +14,7 @@ import os
 import sys
 import threading
 from collections import Counter, defaultdict
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from wsgiref.simple_server import WSGIRequestHandler, make_server
 
@@ -36,6 +37,21 @@ def _drop(url: str) -> None:
     admin.close()
 
 
+class _IntercomRefuses(BaseHTTPRequestHandler):
+    def _refuse(self):
+        body = b'{"type": "error.list", "errors": [{"code": "unauthorized", "message": "Access Token Invalid"}]}'
+        self.send_response(401)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_GET = do_POST = do_PUT = do_DELETE = _refuse
+
+    def log_message(self, format, *args):  # noqa: A002 - the stdlib's signature
+        pass
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--max-examples", type=int, default=25, help="fuzzing examples per operation")
@@ -49,9 +65,12 @@ def main() -> None:
     url = f"{base}_audit_{os.getpid()}"
     os.environ["DATABASE_URL"] = url
     os.environ.setdefault("LOG_LEVEL", "ERROR")  # every 4xx logs a warning; a 500 still prints
-    # Intercom is never called for real: a closed port on loopback answers every call (a PUT's GET /me is a 503).
+    # Intercom is never called for real: a stand-in on loopback refuses every token (a PUT's GET /me: 401), as
+    # the suite's fuzz test has it.
+    intercom = ThreadingHTTPServer(("127.0.0.1", 0), _IntercomRefuses)
+    threading.Thread(target=intercom.serve_forever, daemon=True).start()
     for region in ("US", "EU", "AU"):
-        os.environ.setdefault(f"INTERCOM_API_HOST_{region}", "http://127.0.0.1:9")
+        os.environ[f"INTERCOM_API_HOST_{region}"] = f"http://127.0.0.1:{intercom.server_port}"
     database_ensure(url)
     moto = django_behind_moto(url)
     try:
