@@ -18,6 +18,7 @@ LIST_OPERATIONS = [
     "/api/digests",
     "/api/suggestions/stats",
     "/api/tasks",
+    "/api/knowledge/proposals",
 ]
 PAGE_KEYS = {"results", "count", "next", "previous"}
 ERROR_REF = {"$ref": "#/components/schemas/Error"}

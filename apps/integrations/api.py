@@ -248,6 +248,12 @@ class SyncRunOutputSerializer(serializers.ModelSerializer):
         return knowledge_sync.run_progress(run)["eta_seconds"]
 
 
+class SyncRunListOutputSerializer(serializers.Serializer):
+    """Not a page: the latest runs, newest first, under `results`."""
+
+    results = SyncRunOutputSerializer(many=True)
+
+
 class IntercomSyncApi(APIView):
     """GET: any member sees the latest runs with their progress. POST: an owner or admin starts one or both."""
 
@@ -272,12 +278,18 @@ class IntercomSyncApi(APIView):
     class SyncStartOutputSerializer(serializers.Serializer):
         runs = SyncRunOutputSerializer(many=True)
 
-    @extend_schema(responses=SyncRunOutputSerializer(many=True))
+    @extend_schema(responses=SyncRunListOutputSerializer)
     def get(self, request):
         runs = knowledge_selectors.sync_run_list(workspace_id=workspace_of(request).id)
         return Response({"results": SyncRunOutputSerializer(runs, many=True).data})
 
-    @extend_schema(request=SyncStartInputSerializer, responses={202: SyncStartOutputSerializer})
+    @extend_schema(
+        request=SyncStartInputSerializer,
+        responses={
+            202: SyncStartOutputSerializer,
+            409: error_response("Intercom is not connected (`not_connected`), or a run is going (`run_in_progress`)."),
+        },
+    )
     def post(self, request):
         data = self.SyncStartInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)

@@ -23,7 +23,7 @@ from apps.knowledge.importing import (
 )
 from apps.knowledge.models import Entry, EntryKind, EntryProposal, KnowledgeSettings, ProposalStatus
 from apps.knowledge.sync import ARTICLE_SOURCE
-from project.api import created, error_body, paginated
+from project.api import created, error_body, error_response, paginated
 from project.parsers import JSONParser
 
 
@@ -336,7 +336,10 @@ class ProposalAcceptApi(APIView):
     class ProposalAcceptInputSerializer(serializers.Serializer):
         title = serializers.CharField(max_length=300, required=False, help_text="Instead of the proposed title.")
 
-    @extend_schema(request=ProposalAcceptInputSerializer, responses={201: EntryOutput})
+    @extend_schema(
+        request=ProposalAcceptInputSerializer,
+        responses={201: EntryOutput, 409: error_response("The proposal was already decided (`already_decided`).")},
+    )
     def post(self, request, proposal_id: int):
         data = self.ProposalAcceptInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -357,7 +360,10 @@ class ProposalDismissApi(APIView):
 
     permission_classes = [IsManager]
 
-    @extend_schema(request=None, responses=ProposalOutput)
+    @extend_schema(
+        request=None,
+        responses={200: ProposalOutput, 409: error_response("The proposal was accepted (`already_decided`).")},
+    )
     def post(self, request, proposal_id: int):
         try:
             proposal = services.proposal_dismiss(

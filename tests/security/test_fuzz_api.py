@@ -61,6 +61,7 @@ SCHEMA_VALID_BUT_REFUSED = {
     "POST /api/knowledge/import": "the file's rows must hold valid entries",
     "POST /api/suggestions/{suggestion_id}/feedback": "send_as only with accept",
     "POST /api/tasks/{task_id}/retry": "only a dead or failed task can be retried",
+    "POST /api/integrations/intercom/sync": "at least one of articles or history_days must ask for something",
 }
 
 
