@@ -6,7 +6,8 @@ from typing import Any
 from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, JsonResponse
-from rest_framework import exceptions, pagination, status
+from drf_spectacular.utils import OpenApiResponse, extend_schema_serializer
+from rest_framework import exceptions, pagination, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -39,6 +40,27 @@ def _code_of(exc: exceptions.APIException) -> str:
     if isinstance(codes, str):
         return codes
     return getattr(exc, "default_code", "error")
+
+
+@extend_schema_serializer(component_name="ErrorDetail")
+class ErrorDetailOutputSerializer(serializers.Serializer):
+    code = serializers.CharField(help_text="Stable, machine-readable: invalid, not_found, conflict, ...")
+    message = serializers.CharField(help_text="For people: the first problem, in a sentence.")
+    fields = serializers.DictField(
+        help_text="For 400 `invalid`: each field (or `non_field_errors`) with its problems; otherwise empty."
+    )
+
+
+@extend_schema_serializer(component_name="Error")
+class ErrorOutputSerializer(serializers.Serializer):
+    """Every 4xx and 5xx body (the schema's one `Error` component)."""
+
+    error = ErrorDetailOutputSerializer()
+
+
+def error_response(description: str) -> OpenApiResponse:
+    """An operation's documented error status: the one error body, with what the status means there."""
+    return OpenApiResponse(response=ErrorOutputSerializer, description=description)
 
 
 def error_body(code: str, message: str, fields: dict | None = None) -> dict:
@@ -93,7 +115,10 @@ def created(data) -> Response:
 
 
 def paginated(request, view, items, serializer_class) -> Response:
-    """A list view's answer: one page of items, serialized, with the count and the next/previous links."""
+    """A list view's answer: one page of items, serialized, with the count and the next/previous links.
+
+    DRF's DEFAULT_PAGINATION_CLASS is this Pagination, so the schema (project.openapi) documents a list
+    response as this page."""
     paginator = Pagination()
     page: list[Any] | None = paginator.paginate_queryset(items, request, view=view)
     return paginator.get_paginated_response(serializer_class(page, many=True).data)

@@ -219,7 +219,7 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["project.parsers.JSONParser"],
     "EXCEPTION_HANDLER": "project.api.exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "project.openapi.CueAutoSchema",
     # Sign-up, login and refresh: per client address (REMOTE_ADDR, on Lambda the event's sourceIp: see
     # project.middleware.SourceAddressMiddleware; never X-Forwarded-For) and, for login, per account, so
     # neither a changing header nor a fleet of addresses gets unlimited password guesses.
@@ -253,6 +253,9 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # A PATCH body is documented as its serializer requires it (PATCH /api/members/<id> needs `role`), not
+    # with every field made optional.
+    "COMPONENT_SPLIT_PATCH": False,
     # Several models have a `status`: name each choice set after its model so the schema stays stable.
     "ENUM_NAME_OVERRIDES": {
         "TaskStatusEnum": "apps.tasks.models.TaskStatus",

@@ -17,7 +17,7 @@ from apps.accounts import selectors, services
 from apps.accounts.models import Membership, Role
 from apps.accounts.permissions import IsManager, membership_of, membership_required, workspace_of
 from apps.accounts.throttling import AccountRateThrottle, AddressRateThrottle
-from project.api import created, paginated
+from project.api import created, error_response, paginated
 
 
 def token_pair_for(user) -> dict:
@@ -168,7 +168,12 @@ class MemberDetailApi(APIView):
         )
         return Response(MemberOutput(membership).data)
 
-    @extend_schema(responses={204: None})
+    @extend_schema(
+        responses={
+            204: None,
+            400: error_response("Only an owner can remove an owner, and a workspace keeps one (`invalid`)."),
+        }
+    )
     def delete(self, request, membership_id: int):
         services.member_remove(actor=membership_required(request), membership=self._get(request, membership_id))
         return Response(status=status.HTTP_204_NO_CONTENT)

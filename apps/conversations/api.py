@@ -1,7 +1,7 @@
 """Agent API over the mirrored conversations: list, filter and search them; read one with its messages."""
 
 from django.http import Http404
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -75,7 +75,7 @@ class MessageOutputSerializer(serializers.Serializer):
     is_from_customer = serializers.BooleanField()
     body_html = serializers.CharField()
     body_text = serializers.CharField()
-    created_at_intercom = serializers.DateTimeField()
+    created_at_intercom = serializers.DateTimeField(allow_null=True)  # nullable in the model: the schema says so
     created_at = serializers.DateTimeField()
 
 
@@ -101,18 +101,13 @@ class ConversationListApi(APIView):
             required=False,
             help_text="An Intercom admin id, 'me' (your mapped Intercom teammate) or 'none' (unassigned).",
         )
-        updated_since = serializers.DateTimeField(required=False)
-        q = serializers.CharField(required=False, max_length=200, trim_whitespace=True)
+        updated_since = serializers.DateTimeField(required=False, help_text="ISO 8601 date-time.")
+        q = serializers.CharField(
+            required=False, allow_blank=True, max_length=200, help_text="Words in the messages; blank: no search."
+        )
 
-    @extend_schema(
-        parameters=[
-            OpenApiParameter("state", enum=ConversationState.values),
-            OpenApiParameter("assignee", str),
-            OpenApiParameter("updated_since", str, description="ISO 8601 date-time"),
-            OpenApiParameter("q", str, description="Words in the messages"),
-        ],
-        responses=ConversationOutputSerializer(many=True),
-    )
+    # The filter serializer is the parameters' schema: their types, patterns and lengths are what is validated.
+    @extend_schema(parameters=[ConversationListFilterSerializer], responses=ConversationOutputSerializer(many=True))
     def get(self, request):
         filters = self.ConversationListFilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)

@@ -18,7 +18,7 @@ from apps.integrations.models import IntercomConnection, Region
 from apps.knowledge import selectors as knowledge_selectors
 from apps.knowledge import sync as knowledge_sync
 from apps.knowledge.models import SyncRun
-from project.api import error_body
+from project.api import error_body, error_response
 
 APP_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 
@@ -135,12 +135,14 @@ class IntercomConnectionApi(APIView):
     @extend_schema(
         request=IntercomConnectionPutInputSerializer,
         responses={
-            200: ConnectionOutputSerializer,
-            201: ConnectionOutputSerializer,
-            400: OpenApiResponse(description="invalid, token_invalid (Intercom refused the token), app_mismatch"),
-            409: OpenApiResponse(description="app_taken: another workspace connected the same app at that moment"),
-            502: OpenApiResponse(description="intercom_error: Intercom failed while asked whose token it is"),
-            503: OpenApiResponse(description="intercom_unavailable: Intercom could not be reached; nothing stored"),
+            200: OpenApiResponse(ConnectionOutputSerializer, description="The connection was replaced."),
+            201: OpenApiResponse(ConnectionOutputSerializer, description="The workspace is now connected."),
+            400: error_response("`invalid`, `token_invalid` (Intercom refused the token) or `app_mismatch`."),
+            409: error_response("`app_taken`: another workspace connected the same app at that moment."),
+            502: error_response("`intercom_error`: Intercom failed while asked whose token it is."),
+            503: error_response(
+                "`intercom_unavailable`: Intercom could not be reached, or `database_unavailable`; nothing stored."
+            ),
         },
     )
     def put(self, request):
@@ -154,7 +156,7 @@ class IntercomConnectionApi(APIView):
         body = ConnectionOutputSerializer(_connection_body(request, conn)).data
         return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
-    @extend_schema(request=None, responses={204: None})
+    @extend_schema(request=None, responses={204: None, 404: error_response("Intercom is not connected (`not_found`).")})
     def delete(self, request):
         if not services.connection_delete(workspace=workspace_of(request)):
             raise NotFound("Intercom is not connected.")
@@ -246,6 +248,12 @@ class SyncRunOutputSerializer(serializers.ModelSerializer):
         return knowledge_sync.run_progress(run)["eta_seconds"]
 
 
+class SyncRunListOutputSerializer(serializers.Serializer):
+    """Not a page: the latest runs, newest first, under `results`."""
+
+    results = SyncRunOutputSerializer(many=True)
+
+
 class IntercomSyncApi(APIView):
     """GET: any member sees the latest runs with their progress. POST: an owner or admin starts one or both."""
 
@@ -270,12 +278,18 @@ class IntercomSyncApi(APIView):
     class SyncStartOutputSerializer(serializers.Serializer):
         runs = SyncRunOutputSerializer(many=True)
 
-    @extend_schema(responses=SyncRunOutputSerializer(many=True))
+    @extend_schema(responses=SyncRunListOutputSerializer)
     def get(self, request):
         runs = knowledge_selectors.sync_run_list(workspace_id=workspace_of(request).id)
         return Response({"results": SyncRunOutputSerializer(runs, many=True).data})
 
-    @extend_schema(request=SyncStartInputSerializer, responses={202: SyncStartOutputSerializer})
+    @extend_schema(
+        request=SyncStartInputSerializer,
+        responses={
+            202: SyncStartOutputSerializer,
+            409: error_response("Intercom is not connected (`not_connected`), or a run is going (`run_in_progress`)."),
+        },
+    )
     def post(self, request):
         data = self.SyncStartInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)

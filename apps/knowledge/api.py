@@ -23,7 +23,7 @@ from apps.knowledge.importing import (
 )
 from apps.knowledge.models import Entry, EntryKind, EntryProposal, KnowledgeSettings, ProposalStatus
 from apps.knowledge.sync import ARTICLE_SOURCE
-from project.api import created, error_body, paginated
+from project.api import created, error_body, error_response, paginated
 from project.parsers import JSONParser
 
 
@@ -77,7 +77,7 @@ class EntryListApi(APIView):
         q = serializers.CharField(required=False, allow_blank=True, max_length=500, default="")
         kind = serializers.ChoiceField(choices=EntryKind.choices, required=False)
         enabled = serializers.BooleanField(required=False, allow_null=True, default=None)
-        tag = serializers.CharField(required=False, max_length=50)
+        tag = serializers.CharField(required=False, allow_blank=True, max_length=50, help_text="Blank: any tag.")
 
     class EntryCreateInputSerializer(serializers.Serializer):
         title = serializers.CharField(max_length=300)
@@ -246,6 +246,20 @@ class KnowledgeSettingsApi(APIView):
         return Response(self.KnowledgeSettingsOutputSerializer(updated).data)
 
 
+class EntryRankOutputSerializer(serializers.Serializer):
+    entry_id = serializers.IntegerField()
+    rank = serializers.IntegerField()
+    score = serializers.FloatField()
+    title = serializers.CharField()
+    body = serializers.CharField()
+
+
+class EntryRankResultsOutputSerializer(serializers.Serializer):
+    """Not a page: the best entries, at most `limit`, best first, under `results` (as clients read it)."""
+
+    results = EntryRankOutputSerializer(many=True)
+
+
 class EntryRankApi(APIView):
     """Any member tries a customer message against the knowledge base: what Cue would suggest, with scores."""
 
@@ -254,19 +268,12 @@ class EntryRankApi(APIView):
         limit = serializers.IntegerField(min_value=1, max_value=50, required=False)
         threshold = serializers.FloatField(min_value=0.0, max_value=1.0, required=False)
 
-    class EntryRankOutputSerializer(serializers.Serializer):
-        entry_id = serializers.IntegerField()
-        rank = serializers.IntegerField()
-        score = serializers.FloatField()
-        title = serializers.CharField()
-        body = serializers.CharField()
-
-    @extend_schema(request=EntryRankInputSerializer, responses=EntryRankOutputSerializer(many=True))
+    @extend_schema(request=EntryRankInputSerializer, responses=EntryRankResultsOutputSerializer)
     def post(self, request):
         data = self.EntryRankInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         ranked = selectors.entries_rank(workspace_id=workspace_of(request).id, **data.validated_data)
-        return Response({"results": self.EntryRankOutputSerializer(ranked, many=True).data})
+        return Response(EntryRankResultsOutputSerializer({"results": ranked}).data)
 
 
 # ------------------------------------------------------------------------------
@@ -329,7 +336,10 @@ class ProposalAcceptApi(APIView):
     class ProposalAcceptInputSerializer(serializers.Serializer):
         title = serializers.CharField(max_length=300, required=False, help_text="Instead of the proposed title.")
 
-    @extend_schema(request=ProposalAcceptInputSerializer, responses={201: EntryOutput})
+    @extend_schema(
+        request=ProposalAcceptInputSerializer,
+        responses={201: EntryOutput, 409: error_response("The proposal was already decided (`already_decided`).")},
+    )
     def post(self, request, proposal_id: int):
         data = self.ProposalAcceptInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -350,7 +360,10 @@ class ProposalDismissApi(APIView):
 
     permission_classes = [IsManager]
 
-    @extend_schema(request=None, responses=ProposalOutput)
+    @extend_schema(
+        request=None,
+        responses={200: ProposalOutput, 409: error_response("The proposal was accepted (`already_decided`).")},
+    )
     def post(self, request, proposal_id: int):
         try:
             proposal = services.proposal_dismiss(

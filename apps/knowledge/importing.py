@@ -22,6 +22,14 @@ class ImportFileError(ValueError):
 
 
 @extend_schema_field({"type": "array", "items": {"type": "string"}})
+@extend_schema_field(
+    {
+        "oneOf": [
+            {"type": "array", "items": {"type": "string", "maxLength": 50}, "maxItems": MAX_TAGS},
+            {"type": "string", "description": "Tags separated by commas or semicolons (a CSV cell)."},
+        ]
+    }
+)
 class TagsField(serializers.Field):
     """A list of strings, or one string of tags separated by commas or semicolons (a CSV cell)."""
 

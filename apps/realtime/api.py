@@ -9,6 +9,7 @@ from rest_framework.views import APIView
 from apps.accounts.permissions import membership_of
 from apps.realtime import services
 from apps.realtime.backends import RealtimeUnavailable
+from project.api import error_response
 
 
 class RealtimeServiceUnavailable(APIException):
@@ -42,7 +43,15 @@ class RealtimeConnectionApi(APIView):
         credentials = RealtimeCredentialsOutputSerializer(allow_null=True, help_text="Null where the broker is open.")
         expires_at = serializers.DateTimeField(allow_null=True)
 
-    @extend_schema(responses=RealtimeConnectionOutputSerializer)
+    @extend_schema(
+        responses={
+            200: RealtimeConnectionOutputSerializer,
+            503: error_response(
+                "Realtime cannot issue a connection now (`realtime_unavailable`: poll the REST API), "
+                "or the database cannot be reached (`database_unavailable`)."
+            ),
+        }
+    )
     def get(self, request):
         try:
             details = services.connection_issue(membership=membership_of(request))

@@ -1,7 +1,7 @@
 """Agent API for suggestions: a conversation's suggestions, feedback on one, knowledge gaps, acceptance stats."""
 
 from django.http import Http404
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -11,7 +11,7 @@ from apps.conversations.models import Conversation
 from apps.conversations.selectors import conversation_get
 from apps.suggestions import selectors, services
 from apps.suggestions.models import SentAs, Suggestion
-from project.api import Conflict, Pagination, paginated
+from project.api import Conflict, Pagination, error_response, paginated
 
 
 class SentReplyOutputSerializer(serializers.Serializer):
@@ -49,16 +49,13 @@ class ConversationSuggestionListApi(APIView):
     permission_classes = [IsMember]
 
     class ConversationSuggestionFilterSerializer(serializers.Serializer):
-        since = serializers.DateTimeField(required=False, help_text="Only suggestions created after this time.")
-        message = serializers.IntegerField(required=False, min_value=1)
+        since = serializers.DateTimeField(
+            required=False,
+            help_text="ISO 8601 date-time: only suggestions created after it (what a reconnecting client missed).",
+        )
+        message = serializers.IntegerField(required=False, min_value=1, help_text="Only this message's suggestions.")
 
-    @extend_schema(
-        parameters=[
-            OpenApiParameter("since", str, description="ISO 8601 date-time: what a reconnecting client missed"),
-            OpenApiParameter("message", int, description="Only this message's suggestions"),
-        ],
-        responses=SuggestionOutputSerializer(many=True),
-    )
+    @extend_schema(parameters=[ConversationSuggestionFilterSerializer], responses=SuggestionOutputSerializer(many=True))
     def get(self, request, conversation_id: int):
         """The conversation's suggestions, newest customer message first, best first within a message."""
         filters = self.ConversationSuggestionFilterSerializer(data=request.query_params)
@@ -82,7 +79,13 @@ class SuggestionFeedbackApi(APIView):
         action = serializers.ChoiceField(choices=list(services.ACTIONS))
         send_as = serializers.ChoiceField(choices=SentAs.values, required=False)
 
-    @extend_schema(request=SuggestionFeedbackInputSerializer, responses=SuggestionOutputSerializer)
+    @extend_schema(
+        request=SuggestionFeedbackInputSerializer,
+        responses={
+            200: SuggestionOutputSerializer,
+            409: error_response("The suggestion was already decided the other way (`conflict`)."),
+        },
+    )
     def post(self, request, suggestion_id: int):
         """Accept or dismiss; accepting with send_as queues it to Intercom as a reply or a note.
 
@@ -139,18 +142,51 @@ class EntryAcceptanceOutputSerializer(serializers.Serializer):
     acceptance_rate = serializers.FloatField(allow_null=True)
 
 
+class AcceptanceTotalsOutputSerializer(serializers.Serializer):
+    suggested = serializers.IntegerField()
+    accepted = serializers.IntegerField()
+    dismissed = serializers.IntegerField()
+    acceptance_rate = serializers.FloatField(allow_null=True)
+
+
+class SuggestionStatsPagination(Pagination):
+    """A page of entries' acceptance, and beside it the workspace's totals (the schema says so too)."""
+
+    def get_paginated_response_schema(self, schema: dict) -> dict:
+        page = super().get_paginated_response_schema(schema)
+        count = {"type": "integer"}
+        totals = {
+            "type": "object",
+            "description": "The workspace's totals (AcceptanceTotalsOutputSerializer).",
+            "required": ["suggested", "accepted", "dismissed", "acceptance_rate"],
+            "properties": {
+                "suggested": count,
+                "accepted": count,
+                "dismissed": count,
+                "acceptance_rate": {"type": "number", "format": "double", "nullable": True},
+            },
+        }
+        return {
+            **page,
+            "required": [*page.get("required", []), "totals"],
+            "properties": {**page["properties"], "totals": totals},
+        }
+
+
 class SuggestionStatsApi(APIView):
     permission_classes = [IsMember]
+    pagination_class = SuggestionStatsPagination
 
     @extend_schema(responses=EntryAcceptanceOutputSerializer(many=True))
     def get(self, request):
         """Acceptance by entry (accepted / suggested), most suggested first, and the workspace's totals."""
         totals, by_entry = selectors.suggestion_stats(workspace_id=workspace_of(request).id)
-        paginator = Pagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(by_entry, request, view=self)
         rows = [{**row, "acceptance_rate": selectors.acceptance_rate(**_rate_args(row))} for row in page]
         response = paginator.get_paginated_response(EntryAcceptanceOutputSerializer(rows, many=True).data)
-        response.data["totals"] = {**totals, "acceptance_rate": selectors.acceptance_rate(**_rate_args(totals))}
+        totals = {**totals, "acceptance_rate": selectors.acceptance_rate(**_rate_args(totals))}
+        response.data["totals"] = AcceptanceTotalsOutputSerializer(totals).data
         return response
 
 

@@ -10,7 +10,7 @@ from rest_framework.views import APIView
 from apps.accounts.permissions import IsManager, workspace_of
 from apps.tasks import selectors, services
 from apps.tasks.models import TaskRun, TaskStatus
-from project.api import Pagination, paginated
+from project.api import Pagination, error_response, paginated
 
 # What an operator sees of every task in a list; the detail adds what ran and what came of it.
 _SUMMARY_FIELDS = [
@@ -93,7 +93,13 @@ class TaskRetryApi(APIView):
             model = TaskRun
             fields = _DETAIL_FIELDS
 
-    @extend_schema(request=None, responses={202: TaskRetryOutputSerializer})
+    @extend_schema(
+        request=None,
+        responses={
+            202: TaskRetryOutputSerializer,
+            400: error_response("Only a dead or failed task can be retried (`invalid`, `error.fields.status`)."),
+        },
+    )
     def post(self, request, task_id):
         try:
             run = services.task_retry(run=_get_run(request, task_id))

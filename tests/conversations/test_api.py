@@ -80,6 +80,7 @@ def test_list_newest_first_with_the_documented_fields(agent_client, inbox):
         ({"q": "nothing like this"}, []),
         ({"q": "rose@EXAMPLE"}, ["101"]),
         ({"q": "ros", "state": "closed"}, []),
+        ({"q": "  "}, ["101", "102", "103"]),  # a blank search box searches nothing out
     ],
 )
 def test_filters(agent_client, inbox, query, expected):

@@ -99,6 +99,7 @@ def test_list_filters(owner_client):
     assert owner_client.get("/api/knowledge/entries", {"kind": "article"}).json()["count"] == 1
     assert owner_client.get("/api/knowledge/entries", {"enabled": "false"}).json()["count"] == 1
     assert owner_client.get("/api/knowledge/entries", {"tag": "billing"}).json()["count"] == 1
+    assert owner_client.get("/api/knowledge/entries", {"tag": " "}).json()["count"] == 2  # blank: any tag
     assert_error(owner_client.get("/api/knowledge/entries", {"kind": "poem"}), 400, "invalid", "kind")
 
 
