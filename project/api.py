@@ -46,7 +46,8 @@ def _code_of(exc: exceptions.APIException) -> str:
 class ErrorDetailOutputSerializer(serializers.Serializer):
     code = serializers.CharField(help_text="Stable, machine-readable: invalid, not_found, conflict, ...")
     message = serializers.CharField(help_text="For people: the first problem, in a sentence.")
-    fields = serializers.DictField(
+    # DRF's metaclass pops declared fields from the class, so this does not shadow Serializer.fields at run time.
+    fields = serializers.DictField(  # type: ignore[assignment]
         help_text="For 400 `invalid`: each field (or `non_field_errors`) with its problems; otherwise empty."
     )
 
