@@ -20,6 +20,7 @@ import logging
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from urllib.parse import urljoin
 
 from django.conf import settings
@@ -108,10 +109,11 @@ def sync_start(
         ).first()
         if active is not None:
             raise RunInProgress(active)
+        params: dict[str, Any]
         if kind == SyncKind.ARTICLES:
             params = {"locales": list(knowledge_settings_get(workspace_id=workspace_id).article_locales)}
         else:
-            since = timezone.now() - timedelta(days=history_days)
+            since = timezone.now() - timedelta(days=history_days or 0)  # a history run has its days
             params = {"days": history_days, "since": int(since.timestamp())}
         try:
             with transaction.atomic():
@@ -324,6 +326,11 @@ def _absolute_links(html: str, base: str) -> str:
     return _HREF.sub(lambda m: f"{m.group(1)}{m.group(2)}{urljoin(base, m.group(3))}{m.group(2)}", html)
 
 
+def _dict(value: Any) -> dict:
+    """A JSON object of Intercom's answer, or an empty one when it is missing or not an object."""
+    return value if isinstance(value, dict) else {}
+
+
 def _epoch(value) -> datetime | None:
     return datetime.fromtimestamp(value, tz=UTC) if isinstance(value, int | float) and value > 0 else None
 
@@ -331,14 +338,14 @@ def _epoch(value) -> datetime | None:
 def _article_versions(article: dict, locales: list[str]) -> dict[str, dict | None]:
     """The article's content in each locale the workspace syncs: {locale: content, or None when not published}."""
     default = str(article.get("default_locale") or "en")
-    translated = article.get("translated_content") if isinstance(article.get("translated_content"), dict) else {}
-    versions = {}
+    translated = _dict(article.get("translated_content"))
+    versions: dict[str, dict | None] = {}
     for locale in locales or [default]:
-        content = translated.get(locale)
+        content: dict | None = translated.get(locale)
         if not isinstance(content, dict):
             content = article if locale == default else None
         published = content is not None and content.get("state") == "published" and content.get("title")
-        versions[locale] = content if published and html_to_text(content.get("body")) else None
+        versions[locale] = content if content and published and html_to_text(content.get("body")) else None
     return versions
 
 
@@ -440,8 +447,9 @@ def _articles_apply_page(run: SyncRun, fetched: PageFetch) -> bool:
     run.done += len(articles) - run.offset
     run.offset = len(articles)
     run.pages += 1
-    pages = body.get("pages") if isinstance(body.get("pages"), dict) else {}
-    total_pages = pages.get("total_pages") if isinstance(pages.get("total_pages"), int) else 0
+    pages = _dict(body.get("pages"))
+    total_pages = pages.get("total_pages")
+    total_pages = total_pages if isinstance(total_pages, int) else 0
     if articles and (pages.get("next") or page < total_pages):
         run.cursor, run.offset = str(page + 1), 0
         return True
@@ -540,8 +548,7 @@ def _history_apply_page(run: SyncRun, fetched: PageFetch) -> bool:
         return True  # the next task fetches the rest of this page
     found = [c for c in fetched.body.get("conversations") or [] if isinstance(c, dict)]
     run.pages += 1
-    pages = fetched.body.get("pages") if isinstance(fetched.body.get("pages"), dict) else {}
-    following = pages.get("next") if isinstance(pages.get("next"), dict) else {}
+    following = _dict(_dict(fetched.body.get("pages")).get("next"))
     cursor = str(following.get("starting_after") or "")
     if found and cursor:
         run.cursor, run.offset = cursor[:500], 0
