@@ -682,3 +682,14 @@ def test_the_command_runs_a_sync_here_and_reports_it(connection, standin, fast, 
         call_command("intercom_sync", str(connection.workspace_id))
     with pytest.raises(CommandError, match="--history-days must be"):
         call_command("intercom_sync", str(connection.workspace_id), "--history-days", "0")
+
+
+def test_the_command_reports_a_run_a_permanent_error_failed(connection, standin, fast, capsys):
+    """A 401 of a page fails the run (nothing is left open) and the command says why."""
+    help_center(standin)
+    standin.refused["/articles?page=2"] = 401
+    with pytest.raises(CommandError, match=r"failed: Intercom refused the access token \(401\)"):
+        call_command("intercom_sync", str(connection.workspace_id), "--articles", "--no-progress")
+    run = SyncRun.objects.get()
+    assert (run.status, run.done) == (SyncStatus.FAILED, 2)
+    assert f"run {run.id} (articles): failed, 2/5 done" in capsys.readouterr().out
