@@ -1,19 +1,26 @@
 """Knowledge from Intercom: the Help Center sync and the history import, as chains of page tasks.
 
 A run (SyncRun) is started by an owner (or on install, or by the daily job) and moved on by
-`apps.knowledge.tasks.sync_page`: each task reads one page from Intercom at the run's cursor,
-applies it item by item and moves the cursor in the task's own transaction, then dispatches the
-next page. Every effect is an idempotent upsert keyed by Intercom's ids, and the cursor commits with
-the effects, so a task that dies mid-page is redone from its last commit and nothing counts twice.
-A task stops taking items when its invocation runs low and hands the rest of the page to the next.
-Calls are paced by Intercom's X-RateLimit headers (apps.integrations.client): a short wait happens
-in the task, a long one parks the run (status waiting) until the intercom_sync job resumes it.
+`apps.knowledge.tasks.sync_page` (an `atomic=False` task, docs/tasks.md): each task reads the run's
+committed cursor, fetches one page from Intercom with no transaction open and no row locked (paced
+waits included), then applies the page's items and moves the cursor in one short transaction that
+locks the run and re-checks it: a run no longer running, or whose cursor moved since the fetch (a
+duplicate delivery got there first), is left as it is. Every effect is an idempotent upsert keyed by
+Intercom's ids, and the cursor commits with the effects, so a task that dies mid-page is redone
+from the last commit and nothing counts twice. A task stops fetching items when its invocation runs
+low and hands the rest of the page to the next. Calls are paced by Intercom's X-RateLimit headers
+(apps.integrations.client): a short wait happens in the task, a long one parks the run (status
+waiting) until the intercom_sync job resumes it. A permanent Intercom error (401, 404 of a page)
+fails the run with its reason and is raised again, so the task is recorded rejected; a retryable
+one keeps what the page applied and is raised again, so the task is retried from there.
 """
 
 import hashlib
 import logging
 import re
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from urllib.parse import urljoin
 
 from django.conf import settings
@@ -102,10 +109,11 @@ def sync_start(
         ).first()
         if active is not None:
             raise RunInProgress(active)
+        params: dict[str, Any]
         if kind == SyncKind.ARTICLES:
             params = {"locales": list(knowledge_settings_get(workspace_id=workspace_id).article_locales)}
         else:
-            since = timezone.now() - timedelta(days=history_days)
+            since = timezone.now() - timedelta(days=history_days or 0)  # a history run has its days
             params = {"days": history_days, "since": int(since.timestamp())}
         try:
             with transaction.atomic():
@@ -169,6 +177,10 @@ def _client(connection, run: SyncRun) -> IntercomClient:
     return client
 
 
+# What a task's calls cost (added by _client_done), saved even when the task applies nothing.
+_CALL_FIELDS = ["requests", "rate_limited", "paced_seconds", "rate_limit", "rate_remaining", "rate_reset"]
+
+
 def _client_done(run: SyncRun, client: IntercomClient) -> None:
     """What the task's calls cost, and the window they leave to the next task."""
     run.requests += client.requests
@@ -197,46 +209,111 @@ def _fail(run: SyncRun, error: str) -> None:
     run.status = SyncStatus.FAILED
     run.last_error = error[:2000]
     run.finished_at = timezone.now()
-    logger.error("intercom sync failed", extra={"sync_run_id": run.id, "workspace_id": run.workspace_id})
+    logger.error(
+        "intercom sync failed",
+        extra={"sync_run_id": run.id, "workspace_id": run.workspace_id, "error": error[:500]},
+    )
+
+
+def _run_locked(run_id: int) -> SyncRun | None:
+    return SyncRun.objects.select_for_update().filter(pk=run_id).first()
+
+
+def _run_fail(*, run_id: int, error: str) -> None:
+    """Fail a run still going, with the reason, in a short transaction of its own."""
+    with transaction.atomic():
+        run = _run_locked(run_id)
+        if run is not None and run.status in (SyncStatus.RUNNING, SyncStatus.WAITING):
+            _fail(run, error)
+            run.save()
+
+
+def _park(run: SyncRun, exc: IntercomPaced) -> None:
+    run.status = SyncStatus.WAITING
+    run.resume_at = datetime.fromtimestamp(exc.resume_at, tz=UTC)
+    logger.info("intercom sync parked", extra={"sync_run_id": run.id, "resume_at": run.resume_at.isoformat()})
+
+
+@dataclass
+class PageFetch:
+    """What one task read from Intercom, with no transaction open, for the page at the run's `cursor`/`offset`.
+
+    `items`: the articles from `offset` on; or for history, (conversation id, its data or None, item
+    error) of each conversation fetched. `complete`: every item of the page from `offset` on was
+    fetched (False: time ran short, or `error` stopped it). `error`: the Intercom error that stopped it.
+    """
+
+    cursor: str
+    offset: int
+    body: dict = field(default_factory=dict)
+    items: list = field(default_factory=list)
+    complete: bool = False
+    error: IntercomError | None = None
 
 
 def sync_page(*, run_id: int, chain: bool = True) -> dict:
     """Do the next page of a run (or what is left of it): the body of the sync_page task.
 
-    Returns {"run_id", "next"}: "page" when there is more (with `chain`, the next page task is dispatched),
-    "finish" when the pages are done (with `chain`, the finishing task is dispatched), "" when the run
-    stopped (parked, failed, or not running).
+    Fetch (no transaction open), then apply and move the cursor in one short transaction that
+    applies nothing when the cursor moved meanwhile. Returns {"run_id", "next"}: "page" when there
+    is more (with `chain`, the next page task is dispatched), "finish" when the pages are done (with
+    `chain`, the finishing task is dispatched), "" when the run stopped (parked, failed, not running,
+    or this page already applied). Raises the Intercom error that stopped the page (the run already
+    failed when it is permanent; the page's progress kept when it is retryable), except a parking one.
     """
-    run = SyncRun.objects.select_for_update().filter(pk=run_id).first()
-    if run is None or run.status != SyncStatus.RUNNING:
+    seen = SyncRun.objects.filter(pk=run_id).first()  # committed state, read without a lock
+    if seen is None or seen.status != SyncStatus.RUNNING:
         return {"run_id": run_id, "next": ""}
-    connection = integration_selectors.connection_for_workspace(workspace=run.workspace_id)
+    connection = integration_selectors.connection_for_workspace(workspace=seen.workspace_id)
     if connection is None:
-        _fail(run, "The workspace's Intercom connection was removed.")
-        run.save()
+        _run_fail(run_id=run_id, error="The workspace's Intercom connection was removed.")
         return {"run_id": run_id, "next": ""}
-    client = _client(connection, run)
-    run.tasks += 1
-    step = ""
+    client = _client(connection, seen)
+    fetched = PageFetch(cursor=seen.cursor, offset=seen.offset)
     try:
-        more = _articles_page(run, client) if run.kind == SyncKind.ARTICLES else _history_page(run, client, connection)
-        step = "page" if more else "finish"
-    except IntercomPaced as exc:
-        run.status = SyncStatus.WAITING
-        run.resume_at = datetime.fromtimestamp(exc.resume_at, tz=UTC)
-        logger.info("intercom sync parked", extra={"sync_run_id": run.id, "resume_at": run.resume_at.isoformat()})
+        if seen.kind == SyncKind.ARTICLES:
+            _articles_fetch(seen, client, fetched)
+        else:
+            _history_fetch(seen, client, connection, fetched)
     except IntercomError as exc:
-        if exc.retryable:
-            raise  # the task fails and the ledger retries it from the run's last commit
-        _fail(run, str(exc))
-    finally:
-        _client_done(run, client)
-    run.save()
-    if step == "page" and chain:
-        _dispatch_page(run)
-    elif step == "finish" and chain:
-        task_dispatch(task=FINISH_TASK, args=[run.id], workspace_id=run.workspace_id, error_callback=FAILED_TASK)
-    return {"run_id": run_id, "next": step}
+        fetched.error = exc
+    step = _page_apply(run_id=run_id, fetched=fetched, client=client, chain=chain)
+    if step is not None and fetched.error is not None and not isinstance(fetched.error, IntercomPaced):
+        raise fetched.error
+    return {"run_id": run_id, "next": step or ""}
+
+
+def _page_apply(*, run_id: int, fetched: PageFetch, client: IntercomClient, chain: bool) -> str | None:
+    """Apply a fetched page under the run's lock: its step, or None when the run moved on without it."""
+    with transaction.atomic():
+        run = _run_locked(run_id)
+        if run is None:
+            return None
+        _client_done(run, client)  # what the calls cost is counted even when the page is not applied
+        if run.status != SyncStatus.RUNNING or (run.cursor, run.offset) != (fetched.cursor, fetched.offset):
+            run.save(update_fields=[*_CALL_FIELDS, "updated_at"])
+            logger.info(
+                "intercom sync page already applied",
+                extra={"sync_run_id": run.id, "cursor": fetched.cursor, "offset": fetched.offset, "now": run.cursor},
+            )
+            return None
+        run.tasks += 1
+        apply = _articles_apply_page if run.kind == SyncKind.ARTICLES else _history_apply_page
+        more = apply(run, fetched)
+        step = "page" if more else "finish"
+        if isinstance(fetched.error, IntercomPaced):
+            _park(run, fetched.error)
+            step = ""
+        elif fetched.error is not None:
+            step = ""
+            if not fetched.error.retryable:
+                _fail(run, str(fetched.error))
+        run.save()
+        if step == "page" and chain:
+            _dispatch_page(run)
+        elif step == "finish" and chain:
+            task_dispatch(task=FINISH_TASK, args=[run.id], workspace_id=run.workspace_id, error_callback=FAILED_TASK)
+    return step
 
 
 # ------------------------------------------------------------------------------
@@ -249,6 +326,11 @@ def _absolute_links(html: str, base: str) -> str:
     return _HREF.sub(lambda m: f"{m.group(1)}{m.group(2)}{urljoin(base, m.group(3))}{m.group(2)}", html)
 
 
+def _dict(value: Any) -> dict:
+    """A JSON object of Intercom's answer, or an empty one when it is missing or not an object."""
+    return value if isinstance(value, dict) else {}
+
+
 def _epoch(value) -> datetime | None:
     return datetime.fromtimestamp(value, tz=UTC) if isinstance(value, int | float) and value > 0 else None
 
@@ -256,14 +338,14 @@ def _epoch(value) -> datetime | None:
 def _article_versions(article: dict, locales: list[str]) -> dict[str, dict | None]:
     """The article's content in each locale the workspace syncs: {locale: content, or None when not published}."""
     default = str(article.get("default_locale") or "en")
-    translated = article.get("translated_content") if isinstance(article.get("translated_content"), dict) else {}
-    versions = {}
+    translated = _dict(article.get("translated_content"))
+    versions: dict[str, dict | None] = {}
     for locale in locales or [default]:
-        content = translated.get(locale)
+        content: dict | None = translated.get(locale)
         if not isinstance(content, dict):
             content = article if locale == default else None
         published = content is not None and content.get("state") == "published" and content.get("title")
-        versions[locale] = content if published and html_to_text(content.get("body")) else None
+        versions[locale] = content if content and published and html_to_text(content.get("body")) else None
     return versions
 
 
@@ -346,37 +428,56 @@ def _retire(run: SyncRun, entry: Entry) -> None:
         Entry.objects.filter(pk=entry.pk).update(source_run_id=run.id)
 
 
-def _articles_page(run: SyncRun, client: IntercomClient) -> bool:
+def _articles_fetch(run: SyncRun, client: IntercomClient, fetched: PageFetch) -> None:
     page = int(run.cursor or 1)
-    body = client.list_articles(page=page, per_page=settings.CUE_SYNC_ARTICLES_PER_PAGE)
-    articles = [a for a in body.get("data") or [] if isinstance(a, dict)]
+    fetched.body = client.list_articles(page=page, per_page=settings.CUE_SYNC_ARTICLES_PER_PAGE)
+    fetched.items = [a for a in fetched.body.get("data") or [] if isinstance(a, dict)]
+    fetched.complete = True
+
+
+def _articles_apply_page(run: SyncRun, fetched: PageFetch) -> bool:
+    """Write a fetched page of articles (one batch, a few statements) and move the cursor: True when more."""
+    if not fetched.complete:
+        return False
+    body, articles = fetched.body, fetched.items
+    page = int(run.cursor or 1)
     if isinstance(body.get("total_count"), int):
         run.total = body["total_count"]
-    # A page is written in one batch (a few statements, well within any invocation's time).
     articles_apply(run=run, articles=articles[run.offset :])
     run.done += len(articles) - run.offset
     run.offset = len(articles)
     run.pages += 1
-    pages = body.get("pages") if isinstance(body.get("pages"), dict) else {}
-    total_pages = pages.get("total_pages") if isinstance(pages.get("total_pages"), int) else 0
+    pages = _dict(body.get("pages"))
+    total_pages = pages.get("total_pages")
+    total_pages = total_pages if isinstance(total_pages, int) else 0
     if articles and (pages.get("next") or page < total_pages):
         run.cursor, run.offset = str(page + 1), 0
         return True
     return False
 
 
-def articles_finish(*, run: SyncRun, client: IntercomClient) -> bool:
+def articles_finish(*, run_id: int, client: IntercomClient) -> bool:
     """Retire the synced entries this run did not see; True when done (False: time ran out, call again).
 
     An article edited while the run paged moves to the first page (the list is newest edit first) and
-    can be missed, so each unseen article is asked for by id before its entries are retired.
+    can be missed, so each unseen article is asked for by id (no transaction open) before its entries
+    are retired, each in a short transaction under the run's lock that re-checks the article is still
+    unseen (a duplicate delivery may have done it). Stops (True) when the run is no longer running.
     """
-    locales = run.params.get("locales") or []
-    unseen = Entry.objects.filter(workspace_id=run.workspace_id, source=ARTICLE_SOURCE).exclude(source_run_id=run.id)
-    if locales:  # a locale no longer synced retires without asking
-        for entry in unseen.exclude(source_locale__in=locales):
-            _retire(run, entry)
-    for article_id in list(unseen.values_list("external_id", flat=True).distinct().order_by("external_id")):
+    with transaction.atomic():
+        run = _run_locked(run_id)
+        if run is None or run.status != SyncStatus.RUNNING:
+            return True
+        locales = run.params.get("locales") or []
+        unseen = Entry.objects.filter(workspace_id=run.workspace_id, source=ARTICLE_SOURCE).exclude(
+            source_run_id=run.id
+        )
+        if locales:  # a locale no longer synced retires without asking
+            for entry in unseen.exclude(source_locale__in=locales):
+                _retire(run, entry)
+            run.save(update_fields=["counts", "updated_at"])
+        article_ids = list(unseen.values_list("external_id", flat=True).distinct().order_by("external_id"))
+    for article_id in article_ids:
         if _time_is_short():
             return False
         try:
@@ -384,9 +485,16 @@ def articles_finish(*, run: SyncRun, client: IntercomClient) -> bool:
         except IntercomNotFound:
             article = {"id": article_id}  # gone: every version retires
         with transaction.atomic():
+            run = _run_locked(run_id)
+            if run is None or run.status != SyncStatus.RUNNING:
+                return True
+            still_unseen = unseen.filter(external_id=article_id)
+            if not still_unseen.exists():
+                continue  # done meanwhile by a duplicate delivery
             articles_apply(run=run, articles=[{**article, "id": article_id}])
-            for entry in unseen.filter(external_id=article_id):  # a locale the article no longer has
+            for entry in still_unseen:  # a locale the article no longer has
                 _retire(run, entry)
+            run.save(update_fields=["counts", "errors", "error_log", "updated_at"])
     return True
 
 
@@ -403,32 +511,44 @@ def _history_query(since: int) -> dict:
     }
 
 
-def _history_page(run: SyncRun, client: IntercomClient, connection) -> bool:
-    body = client.search_conversations(
+def _history_fetch(run: SyncRun, client: IntercomClient, connection, fetched: PageFetch) -> None:
+    """Search the page at the cursor, then fetch its conversations from `offset` until time runs short."""
+    fetched.body = client.search_conversations(
         query=_history_query(run.params["since"]),
         per_page=settings.CUE_SYNC_CONVERSATIONS_PER_PAGE,
         starting_after=run.cursor,
     )
-    found = [c for c in body.get("conversations") or [] if isinstance(c, dict)]
-    if isinstance(body.get("total_count"), int):
-        run.total = body["total_count"]
+    found = [c for c in fetched.body.get("conversations") or [] if isinstance(c, dict)]
     for summary in found[run.offset :]:
         if _time_is_short():
-            return True
+            return
         conversation_id = str(summary.get("id") or "")
         try:
             item = client.get_conversation(conversation_id)
             data = payloads.conversation_from_item(item, app_id=connection.app_id, region=connection.region)
         except (IntercomNotFound, payloads.PayloadError) as exc:
-            _item_error(run, f"conversation {conversation_id}", str(exc))
+            fetched.items.append((conversation_id, None, str(exc)))
         else:
-            with transaction.atomic():
-                conversation_import(run=run, data=data)
+            fetched.items.append((conversation_id, data, ""))
+    fetched.complete = True
+
+
+def _history_apply_page(run: SyncRun, fetched: PageFetch) -> bool:
+    """Import the fetched conversations and move the offset, or the cursor once the page is done: True when more."""
+    if isinstance(fetched.body.get("total_count"), int):
+        run.total = fetched.body["total_count"]
+    for conversation_id, data, error in fetched.items:
+        if data is None:
+            _item_error(run, f"conversation {conversation_id}", error)
+        else:
+            conversation_import(run=run, data=data)
         run.offset += 1
         run.done += 1
+    if not fetched.complete:
+        return True  # the next task fetches the rest of this page
+    found = [c for c in fetched.body.get("conversations") or [] if isinstance(c, dict)]
     run.pages += 1
-    pages = body.get("pages") if isinstance(body.get("pages"), dict) else {}
-    following = pages.get("next") if isinstance(pages.get("next"), dict) else {}
+    following = _dict(_dict(fetched.body.get("pages")).get("next"))
     cursor = str(following.get("starting_after") or "")
     if found and cursor:
         run.cursor, run.offset = cursor[:500], 0
@@ -523,53 +643,60 @@ def reply_occurrences_record(*, workspace_id: int, conversation_ref: str, replie
 def sync_finish(*, run_id: int, chain: bool = True) -> dict:
     """The chain's callback: an articles run retires what it did not see; then the run has succeeded.
 
-    Returns {"run_id", "status"}; a run still "running" has more to retire (with `chain`, dispatched again).
+    Intercom is called with no transaction open (see articles_finish). Returns {"run_id", "status"};
+    a run still "running" has more to retire (with `chain`, dispatched again). Raises the Intercom
+    error that stopped it (the run already failed when it is permanent), except a parking one.
     """
-    run = SyncRun.objects.select_for_update().filter(pk=run_id).first()
-    if run is None or run.status != SyncStatus.RUNNING:
-        return {"run_id": run_id, "status": run.status if run else "missing"}
-    if run.kind == SyncKind.ARTICLES:
-        connection = integration_selectors.connection_for_workspace(workspace=run.workspace_id)
+    seen = SyncRun.objects.filter(pk=run_id).first()
+    if seen is None or seen.status != SyncStatus.RUNNING:
+        return {"run_id": run_id, "status": seen.status if seen else "missing"}
+    done, error, client = True, None, None
+    if seen.kind == SyncKind.ARTICLES:
+        connection = integration_selectors.connection_for_workspace(workspace=seen.workspace_id)
         if connection is None:
-            _fail(run, "The workspace's Intercom connection was removed.")
-            run.save()
-            return {"run_id": run_id, "status": run.status}
-        client = _client(connection, run)
+            _run_fail(run_id=run_id, error="The workspace's Intercom connection was removed.")
+            return {"run_id": run_id, "status": SyncStatus.FAILED}
+        client = _client(connection, seen)
         try:
-            done = articles_finish(run=run, client=client)
-        except IntercomPaced as exc:
-            done = False
-            run.status = SyncStatus.WAITING  # the job resumes it: the page task finds the cursor at the end
-            run.resume_at = datetime.fromtimestamp(exc.resume_at, tz=UTC)
-        finally:
+            done = articles_finish(run_id=run_id, client=client)
+        except IntercomError as exc:
+            done, error = False, exc
+    with transaction.atomic():
+        run = _run_locked(run_id)
+        if run is None:
+            return {"run_id": run_id, "status": "missing"}
+        if client is not None:
             _client_done(run, client)
-        run.tasks += 1
-        if not done:
+            run.tasks += 1
+        if run.status != SyncStatus.RUNNING:
             run.save()
-            if run.status == SyncStatus.RUNNING and chain:
-                task_dispatch(
-                    task=FINISH_TASK, args=[run.id], workspace_id=run.workspace_id, error_callback=FAILED_TASK
-                )
             return {"run_id": run_id, "status": run.status}
-    run.status = SyncStatus.SUCCEEDED
-    run.finished_at = timezone.now()
-    run.save()
-    logger.info(
-        "intercom sync finished",
-        extra={"sync_run_id": run.id, "workspace_id": run.workspace_id, "kind": run.kind, "counts": run.counts},
-    )
+        if isinstance(error, IntercomPaced):
+            _park(run, error)  # the job resumes it: the page task finds the cursor at the end
+        elif error is not None and not error.retryable:
+            _fail(run, str(error))
+        elif done:
+            run.status = SyncStatus.SUCCEEDED
+            run.finished_at = timezone.now()
+            logger.info(
+                "intercom sync finished",
+                extra={"sync_run_id": run.id, "workspace_id": run.workspace_id, "kind": run.kind, "counts": run.counts},
+            )
+        run.save()
+        if run.status == SyncStatus.RUNNING and error is None and chain:
+            task_dispatch(task=FINISH_TASK, args=[run.id], workspace_id=run.workspace_id, error_callback=FAILED_TASK)
+    if error is not None and not isinstance(error, IntercomPaced):
+        raise error
     return {"run_id": run_id, "status": run.status}
 
 
 def sync_mark_failed(*, task_id: str, run_id: int | None, error: str) -> None:
-    """The chain's error callback: a page task that went dead fails its run (operators retry the task)."""
-    if run_id is None:
-        return
-    run = SyncRun.objects.select_for_update().filter(pk=run_id).first()
-    if run is None or run.status not in (SyncStatus.RUNNING, SyncStatus.WAITING):
-        return
-    _fail(run, f"task {task_id} failed: {error}")
-    run.save()
+    """The chain's error callback: a page task that went dead fails its run (operators retry the task).
+
+    A rejected one (a permanent Intercom error) failed the run with its reason already: left as it is.
+    """
+    if run_id is not None:
+        _run_fail(run_id=run_id, error=f"task {task_id} failed: {error}")
 
 
 def run_progress(run: SyncRun, *, now: datetime | None = None) -> dict:

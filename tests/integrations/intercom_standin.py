@@ -5,7 +5,9 @@ Shapes follow Intercom's API 2.11 (its published OpenAPI description): GET /arti
 `updated_at`, `default_locale` and `translated_content` per locale), GET /articles/<id>, POST
 /conversations/search (cursor pagination: `pagination.starting_after`, `pages.next.starting_after`),
 GET /conversations/<id>. Every answer carries X-RateLimit-Limit/-Remaining/-Reset of a fixed window;
-a call over the limit is a 429. Faults on demand: a path that fails (500) the next N times, a 429 next.
+a call over the limit is a 429. Faults on demand: a path that fails (500) the next N times, a path
+refused for good (401, 404), a 429 next. `on_request` is called with each request before it is
+answered (in the server's thread: a test probes the database from there while the worker waits).
 Used by the tests (with pytest-httpserver's fixture) and by bench/intercom_sync.py (a server of its own).
 """
 
@@ -15,6 +17,7 @@ import json
 import re
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from pytest_httpserver import HTTPServer
@@ -126,7 +129,9 @@ class IntercomStandIn:
     articles: dict[str, dict] = field(default_factory=dict)
     conversations: dict[str, dict] = field(default_factory=dict)
     failures: dict[str, int] = field(default_factory=dict)  # path -> answer 500 this many more times
+    refused: dict[str, int] = field(default_factory=dict)  # path -> answer this status (401, 404) every time
     forced_429: int = 0  # answer the next N calls with a 429 (Retry-After: 1)
+    on_request: Callable[[Request], None] | None = None
     calls: list[str] = field(default_factory=list)
     served_429: int = 0
     _window: tuple[int, int] = (0, 0)  # (window end epoch, calls in it)
@@ -161,6 +166,8 @@ class IntercomStandIn:
     # ------------------------------------------------------------------ transport
     def _limited(self, request: Request) -> Response | dict:
         """Count the call in the window: the rate-limit headers, or a 429 (forced, or over the limit)."""
+        if self.on_request is not None:
+            self.on_request(request)
         with self._lock:
             self.calls.append(f"{request.method} {request.path}?{request.query_string.decode()}")
             now = int(time.time())
@@ -183,6 +190,9 @@ class IntercomStandIn:
                     {**headers, "X-RateLimit-Remaining": "0", "Retry-After": "1"},
                 )
             key = request.path if request.path != "/articles" else f"/articles?page={request.args.get('page', '1')}"
+            if key in self.refused:
+                error = {"code": "unauthorized" if self.refused[key] == 401 else "not_found", "message": "Refused"}
+                return self._json({"type": "error.list", "errors": [error]}, self.refused[key], headers)
             if self.failures.get(key):
                 self.failures[key] -= 1
                 return self._json({"type": "error.list", "errors": [{"code": "server_error"}]}, 500, headers)

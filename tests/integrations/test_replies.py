@@ -7,16 +7,16 @@ from datetime import timedelta
 
 import pytest
 from django.core.exceptions import ValidationError
-from django.db import OperationalError, connection, transaction
 from django.utils import timezone
 from werkzeug import Response
 
 from apps.conversations.models import Conversation
-from apps.integrations.models import IntercomAdmin, OutboundReply, ReplyStatus
+from apps.integrations.models import IntercomAdmin, ReplyStatus
 from apps.integrations.services import reply_request
 from apps.tasks.models import TaskRun, TaskStatus
 from apps.tasks.outcomes import Outcome
-from apps.tasks.services import task_execute, task_sweep
+from apps.tasks.services import task_sweep
+from tests.support.locks import while_intercom_is_called
 
 SEND_REPLY = "apps.integrations.tasks.send_reply"
 
@@ -113,35 +113,14 @@ def test_reply_is_posted_once_however_often_it_is_delivered(sns, intercom, inter
     assert TaskRun.objects.get(name="apps.integrations.tasks.send_reply").status == TaskStatus.SUCCEEDED
 
 
-def _while_intercom_is_called(reply: OutboundReply) -> dict:
-    """What another database connection sees while the worker waits on Intercom (run in the stand-in's thread)."""
-    seen = {}
-    try:
-        with transaction.atomic():
-            OutboundReply.objects.select_for_update(nowait=True).get(pk=reply.pk)
-            TaskRun.objects.select_for_update(nowait=True).get(pk=reply.task_id)
-        seen["rows_locked"] = False
-    except OperationalError:
-        seen["rows_locked"] = True
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
-            " AND pid <> pg_backend_pid() AND state LIKE 'idle in transaction%%'"
-        )
-        seen["transactions_open"] = cursor.fetchone()[0]
-    # The same message delivered again meanwhile: the live claim keeps it away from Intercom.
-    seen["redelivery"] = task_execute(task_id=str(reply.task_id))
-    connection.close()
-    return seen
-
-
 def test_no_transaction_or_row_lock_is_held_while_intercom_is_called(sns, intercom, intercom_api, conversation, owner):
     reply = queue(conversation, owner)
     post = intercom.post("123")
     seen = []
 
     def probe_then_post(request):
-        seen.append(_while_intercom_is_called(reply))
+        # The same message delivered again meanwhile: the live claim keeps it away from Intercom.
+        seen.append(while_intercom_is_called(reply, TaskRun(pk=reply.task_id), task_id=reply.task_id))
         return post(request)
 
     intercom_api.expect_request("/conversations/123/reply", method="POST").respond_with_handler(probe_then_post)

@@ -10,6 +10,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection as db
 from django.utils import timezone
+from pytest_httpserver import HTTPServer
 
 from apps.conversations.models import Message
 from apps.knowledge import jobs, sync
@@ -26,9 +27,11 @@ from apps.knowledge.models import (
 from apps.knowledge.services import entry_create, evidence_record
 from apps.suggestions.models import KnowledgeGap
 from apps.tasks.models import TaskRun, TaskStatus
-from apps.tasks.services import task_sweep
+from apps.tasks.outcomes import Outcome
+from apps.tasks.services import task_execute, task_sweep
 from tests.integrations.conftest import connect, connection, intercom_api, intercom_settings  # noqa: F401
 from tests.integrations.intercom_standin import IntercomStandIn, article, closed_conversation
+from tests.support.locks import while_intercom_is_called
 
 pytestmark = pytest.mark.django_db
 
@@ -419,6 +422,126 @@ def test_proposals_need_enough_conversations(connection, kb, standin, fast, run_
 
 
 # ------------------------------------------------------------------------------
+# The page tasks: nothing locked while Intercom is called, permanent errors, duplicate deliveries
+# ------------------------------------------------------------------------------
+def start_runs(connection, **kinds) -> list[SyncRun]:
+    """Start runs as the API does; with the `sns` fixture their tasks wait on the topic for sns.run_all()."""
+    return sync.sync_start(workspace_id=connection.workspace_id, **{"articles": False, "history_days": None, **kinds})
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(("kind", "path"), [("articles", "/articles"), ("history", "/conversations/")])
+def test_no_transaction_or_run_lock_is_held_while_intercom_is_called(connection, standin, fast, sns, kind, path):
+    """Each page is fetched with no transaction open and the run row unlocked; a redelivery meanwhile is busy."""
+    if kind == "articles":
+        help_center(standin)
+        start = {"articles": True}
+    else:
+        history(standin, recent=int(time.time()) - 86400)
+        start = {"history_days": 30}
+    seen = []
+
+    def probe(request):
+        if not request.path.startswith(path) or request.path == "/conversations/search":
+            return
+        run = SyncRun.objects.get()
+        [task] = TaskRun.objects.filter(name=sync.PAGE_TASK, status=TaskStatus.RUNNING)
+        seen.append(while_intercom_is_called(run, task, task_id=task.id))
+
+    standin.on_request = probe
+    [run] = start_runs(connection, **start)
+    sns.run_all()
+    run.refresh_from_db()
+    assert run.status == SyncStatus.SUCCEEDED and run.done == run.total
+    calls = 3 if kind == "articles" else 7  # the article pages; each conversation of the history
+    assert seen == [{"rows_locked": False, "transactions_open": 0, "redelivery": Outcome.BUSY}] * calls
+
+
+REFUSALS = [
+    ("articles", 401, "Intercom refused the access token (401)"),
+    ("articles", 404, "Not found in Intercom (404)"),
+    ("history", 401, "Intercom refused the access token (401)"),
+]
+
+
+@pytest.mark.parametrize(("kind", "status", "reason"), REFUSALS)
+def test_a_permanent_error_on_a_page_rejects_the_task_and_fails_the_run(
+    connection, standin, fast, run_sync, kind, status, reason
+):
+    """A 401/404 of a page is no success: the task is rejected, the run failed with the reason, the chain stops."""
+    if kind == "articles":
+        help_center(standin)
+        standin.refused["/articles?page=2"] = status
+        [run] = run_sync(articles=True)
+    else:
+        convs = history(standin, recent=int(time.time()) - 86400)
+        standin.refused[f"/conversations/{convs['warehouse'][0]['id']}"] = status  # second of the second page
+        [run] = run_sync(history_days=30)
+    run.refresh_from_db()
+    assert run.status == SyncStatus.FAILED and run.finished_at is not None
+    assert run.last_error.startswith(reason), run.last_error
+    pages = TaskRun.objects.filter(name=sync.PAGE_TASK).order_by("created_at")
+    assert [task.status for task in pages] == [TaskStatus.SUCCEEDED, TaskStatus.REJECTED]
+    rejected = pages.last()
+    assert rejected.attempts == 1 and "permanent error, not retried" in rejected.last_error
+    assert reason in rejected.last_error
+    assert not TaskRun.objects.filter(name=sync.FINISH_TASK).exists()
+    # The error callback ran and left the run's reason as the page task recorded it.
+    assert TaskRun.objects.get(name=sync.FAILED_TASK).status == TaskStatus.SUCCEEDED
+    # What came before the refusal stays applied, once.
+    assert run.done == (2 if kind == "articles" else 4)
+    assert run.done == (len(synced(connection.workspace_id)) if kind == "articles" else run.counts["conversations"])
+
+
+@pytest.fixture
+def concurrent_standin(settings) -> IntercomStandIn:
+    """The stand-in on a server that answers calls concurrently: one made while another call is held answers."""
+    server = HTTPServer(host="127.0.0.1", port=0, threaded=True)
+    server.start()
+    base = server.url_for("").rstrip("/")
+    settings.INTERCOM_API_HOSTS = {"us": base, "eu": base + "/eu", "au": base + "/au"}
+    try:
+        yield IntercomStandIn(server=server).install()
+    finally:
+        server.clear()
+        server.stop()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_duplicate_delivery_racing_a_page_applies_it_once(connection, concurrent_standin, fast, sns):
+    """The first delivery's claim runs out while it fetches page 1 and the message comes again: the duplicate
+    applies the page and chains on; the first then finds the cursor moved and applies nothing, dispatches nothing."""
+    standin = concurrent_standin
+    help_center(standin)
+    raced = []
+
+    def redeliver(request):
+        if request.path != "/articles" or request.args.get("page") != "1" or raced:
+            return
+        raced.append(None)
+        try:
+            [task] = TaskRun.objects.filter(name=sync.PAGE_TASK, status=TaskStatus.RUNNING)
+            TaskRun.objects.filter(pk=task.pk).update(claimed_until=timezone.now() - timedelta(seconds=1))
+            raced[0] = task_execute(task_id=str(task.id))
+        finally:
+            db.close()
+
+    standin.on_request = redeliver
+    [run] = start_runs(connection, articles=True)
+    sns.run_all()
+    assert raced == [Outcome.SUCCEEDED]
+    assert standin.calls_to("GET /articles?page=1") == 2, "both deliveries fetched page 1"
+    run.refresh_from_db()
+    assert run.status == SyncStatus.SUCCEEDED
+    assert (run.done, run.total, run.pages) == (5, 5, 3)
+    assert run.counts == {"created": 4, "updated": 0, "unchanged": 0}
+    assert len(synced(connection.workspace_id)) == 4
+    # One chain: a task per page and one finish, not a second chain from the first delivery.
+    assert TaskRun.objects.filter(name=sync.PAGE_TASK).count() == 3
+    assert TaskRun.objects.filter(name=sync.FINISH_TASK).count() == 1
+
+
+# ------------------------------------------------------------------------------
 # The endpoints: validation, roles, tenancy
 # ------------------------------------------------------------------------------
 @pytest.mark.parametrize(
@@ -559,3 +682,14 @@ def test_the_command_runs_a_sync_here_and_reports_it(connection, standin, fast, 
         call_command("intercom_sync", str(connection.workspace_id))
     with pytest.raises(CommandError, match="--history-days must be"):
         call_command("intercom_sync", str(connection.workspace_id), "--history-days", "0")
+
+
+def test_the_command_reports_a_run_a_permanent_error_failed(connection, standin, fast, capsys):
+    """A 401 of a page fails the run (nothing is left open) and the command says why."""
+    help_center(standin)
+    standin.refused["/articles?page=2"] = 401
+    with pytest.raises(CommandError, match=r"failed: Intercom refused the access token \(401\)"):
+        call_command("intercom_sync", str(connection.workspace_id), "--articles", "--no-progress")
+    run = SyncRun.objects.get()
+    assert (run.status, run.done) == (SyncStatus.FAILED, 2)
+    assert f"run {run.id} (articles): failed, 2/5 done" in capsys.readouterr().out

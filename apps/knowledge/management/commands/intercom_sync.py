@@ -3,10 +3,10 @@
 import time
 
 from django.core.management.base import BaseCommand, CommandError
-from django.db import transaction
 from tqdm import tqdm
 
 from apps.accounts.models import Workspace
+from apps.integrations.client import IntercomError
 from apps.knowledge import sync
 from apps.knowledge.models import SyncRun, SyncStatus
 
@@ -77,15 +77,16 @@ class Command(BaseCommand):
         bar.set_postfix(errors=run.errors, requests=run.requests, x429=run.rate_limited, status=run.status)
 
     def _drive(self, run_id: int, disable: bool) -> None:
-        """Run the pages here, each in its own transaction like a task; wait out a parked rate limit."""
+        """Run the pages here as the tasks would (no transaction open while Intercom is called); wait out a
+        parked rate limit. A permanent Intercom error has failed the run (reported below); a passing one
+        stops here, the run resumable with --resume."""
         run = SyncRun.objects.get(pk=run_id)
         if run.status == SyncStatus.WAITING:
             SyncRun.objects.filter(pk=run_id).update(status=SyncStatus.RUNNING, resume_at=None)
         with self._bar(run, disable) as bar:
             step = "page"
             while step == "page":
-                with transaction.atomic():
-                    step = sync.sync_page(run_id=run_id, chain=False)["next"]
+                step = self._step(run_id, sync.sync_page).get("next", "")
                 run = SyncRun.objects.get(pk=run_id)
                 self._show(bar, run)
                 if run.status == SyncStatus.WAITING:
@@ -94,10 +95,18 @@ class Command(BaseCommand):
                     SyncRun.objects.filter(pk=run_id).update(status=SyncStatus.RUNNING, resume_at=None)
                     step = "page"
             while step == "finish":
-                with transaction.atomic():
-                    status = sync.sync_finish(run_id=run_id, chain=False)["status"]
+                status = self._step(run_id, sync.sync_finish).get("status")
                 step = "finish" if status == SyncStatus.RUNNING else ""
             self._show(bar, SyncRun.objects.get(pk=run_id))
+
+    @staticmethod
+    def _step(run_id: int, body) -> dict:
+        try:
+            return body(run_id=run_id, chain=False)
+        except IntercomError as exc:
+            if exc.retryable:
+                raise CommandError(f"Intercom failed ({exc}); continue with --resume {run_id}.") from exc
+            return {}  # the run failed with the reason
 
     def _follow(self, run_id: int, interval: float, disable: bool) -> None:
         run = SyncRun.objects.get(pk=run_id)
