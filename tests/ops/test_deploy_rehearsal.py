@@ -191,6 +191,11 @@ def test_a_faithful_deployment_passes_every_check():
             "IAM role policy",
             "IoT publish beyond topic/cue/*",
         ),
+        (
+            lambda o, p: _grant_role(o, ["sqs:SendMessage"], "arn:aws:sqs:us-east-1:*:cue-dev-async-failures"),
+            "IAM role policy",
+            "SQS beyond its failure queue",
+        ),
         (lambda o, p: _grant_role(o, ["dynamodb:GetItem"], "*"), "IAM role policy", "['dynamodb:GetItem'] on every"),
         (
             lambda o, p: o["role"]["PolicyDocuments"]["zappa-permissions"]["Statement"].pop(),

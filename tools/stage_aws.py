@@ -1,0 +1,443 @@
+"""A stage's AWS resources that Zappa does not make: realtime authorizer, failure destination, as code.
+
+    python -m tools.stage_aws STAGE create [-s SETTINGS]   # create or bring up to date (after `zappa deploy`)
+    python -m tools.stage_aws STAGE remove [-s SETTINGS]   # remove every one of them (with `zappa undeploy`)
+
+Idempotent: each part reads what exists, changes only what differs from what the stage declares,
+and says what it changed (a second run says "no changes"). The parts, in creation order:
+
+- `authorizer`: the IoT custom authorizer `REALTIME_IOT_AUTHORIZER` (default `cue-realtime-<stage>`)
+  invoking the stage's function, ACTIVE, signing disabled: the token travels as the MQTT password,
+  which IoT does not signature-check; apps/realtime/authorizer.py verifies it. No token key name:
+  IoT reads one only for signed tokens in an HTTP header or query parameter, and the console sends
+  its token as the password (apps/realtime/services.py).
+- `permission`: the statement on the function's policy letting iot.amazonaws.com invoke it, from
+  that authorizer only (SourceArn).
+- `domain`: the IoT domain configuration `cue-realtime-<stage>` (service DATA) whose default
+  authorizer is the stage's, so a browser's WebSocket upgrade is authorized even before it names one.
+- `failures`: the SQS queue `<function>-async-failures` (14 days' retention) and the function's
+  asynchronous-invocation config: an SNS-invoked invocation that fails outside the task ledger (a
+  crash before the ledger row is claimed, an import error, a timeout) is retried MAX_RETRY_ATTEMPTS
+  times by Lambda, then lands in that queue with its event and error (docs/operations.md).
+
+`permission` and the invoke config need the function: before `zappa deploy` they are reported as
+waiting, and the next run (after deploy) makes them. Removing deletes in reverse order; what is
+already gone (the function, after `zappa undeploy`) is skipped.
+"""
+
+import argparse
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from tools import stages as stage_files
+
+ROOT = Path(__file__).resolve().parent.parent
+SETTINGS = ROOT / "zappa_settings.json"
+PARTS = ("authorizer", "permission", "domain", "failures")
+PERMISSION_SID = "cue-realtime-authorizer"
+# Lambda's defaults for asynchronous invocation are 2 retries over 6 hours; a task's own retries are the
+# ledger's (the sweeper), so these only cover what fails outside it: retry twice, give up after an hour.
+MAX_RETRY_ATTEMPTS = 2
+MAX_EVENT_AGE_SECONDS = 3600
+# SQS's longest retention: an operator has two weeks to look at a failed event.
+FAILURE_RETENTION_SECONDS = 14 * 24 * 3600
+
+
+class SetupError(Exception):
+    """An operator-facing reason the setup stopped."""
+
+
+class Waiting(str):
+    """Not a change: a part that needs the function, which `zappa deploy` has not made yet."""
+
+
+@dataclass(frozen=True)
+class StageAws:
+    stage: str
+    function: str
+    region: str
+    authorizer: str
+    domain_configuration: str
+    failure_queue: str
+
+    def function_arn(self, account: str) -> str:
+        return f"arn:aws:lambda:{self.region}:{account}:function:{self.function}"
+
+    def authorizer_arn(self, account: str) -> str:
+        return f"arn:aws:iot:{self.region}:{account}:authorizer/{self.authorizer}"
+
+    def failure_queue_arn(self, account: str) -> str:
+        return f"arn:aws:sqs:{self.region}:{account}:{self.failure_queue}"
+
+
+def stage_aws(config: dict, stage: str) -> StageAws:
+    """The stage's names, as project/settings.py and Zappa derive them."""
+    function = stage_files.function_name(config, stage)
+    env = config.get("environment_variables") or {}
+    authorizer = env.get("REALTIME_IOT_AUTHORIZER") or f"cue-realtime-{stage}"
+    return StageAws(
+        stage=stage,
+        function=function,
+        region=config.get("aws_region", "us-east-1"),
+        authorizer=authorizer,
+        domain_configuration=f"cue-realtime-{stage}",
+        failure_queue=f"{function}-async-failures",
+    )
+
+
+class Clients:
+    """boto3 clients for the stage's region; `overrides` replaces one by part name or service (tests: a Stubber)."""
+
+    def __init__(self, region: str, overrides: dict | None = None, **client_kwargs):
+        self.region = region
+        self.overrides = overrides or {}
+        self.client_kwargs = client_kwargs
+        self._made: dict = {}
+
+    def __call__(self, service: str, part: str | None = None):
+        if part in self.overrides:
+            return self.overrides[part]
+        if service in self.overrides:
+            return self.overrides[service]
+        if service not in self._made:
+            import boto3
+
+            self._made[service] = boto3.client(service, region_name=self.region, **self.client_kwargs)
+        return self._made[service]
+
+
+def _code(exc) -> str:
+    return exc.response.get("Error", {}).get("Code", "")
+
+
+def _missing(exc) -> bool:
+    return _code(exc) in ("ResourceNotFoundException", "AWS.SimpleQueueService.NonExistentQueue", "NotFoundException")
+
+
+def _function_exists(lam, function: str) -> bool:
+    from botocore.exceptions import ClientError
+
+    try:
+        lam.get_function_configuration(FunctionName=function)
+    except ClientError as exc:
+        if _missing(exc):
+            return False
+        raise
+    return True
+
+
+# ------------------------------------------------------------------------------
+# authorizer (moto 5.2 implements none of these calls: tested with botocore's Stubber)
+# ------------------------------------------------------------------------------
+def _describe_authorizer(iot, name: str) -> dict | None:
+    from botocore.exceptions import ClientError
+
+    try:
+        return iot.describe_authorizer(authorizerName=name)["authorizerDescription"]
+    except ClientError as exc:
+        if _missing(exc):
+            return None
+        raise
+
+
+def authorizer_create(names: StageAws, account: str, iot) -> list[str]:
+    wanted_arn = names.function_arn(account)
+    current = _describe_authorizer(iot, names.authorizer)
+    if current is not None and not current.get("signingDisabled"):
+        # Signing cannot be switched off by UpdateAuthorizer: the authorizer is replaced.
+        authorizer_remove(names, account, iot)
+        current = None
+    if current is None:
+        iot.create_authorizer(
+            authorizerName=names.authorizer,
+            authorizerFunctionArn=wanted_arn,
+            signingDisabled=True,
+            status="ACTIVE",
+            enableCachingForHttp=False,
+            tags=[{"Key": "cue:stage", "Value": names.stage}],
+        )
+        return [f"created IoT authorizer {names.authorizer} -> {names.function}"]
+    if current.get("authorizerFunctionArn") == wanted_arn and current.get("status") == "ACTIVE":
+        return []
+    iot.update_authorizer(authorizerName=names.authorizer, authorizerFunctionArn=wanted_arn, status="ACTIVE")
+    return [f"updated IoT authorizer {names.authorizer} -> {names.function}, ACTIVE"]
+
+
+def authorizer_remove(names: StageAws, account: str, iot) -> list[str]:
+    current = _describe_authorizer(iot, names.authorizer)
+    if current is None:
+        return []
+    if current.get("status") != "INACTIVE":  # IoT deletes only an inactive authorizer
+        iot.update_authorizer(authorizerName=names.authorizer, status="INACTIVE")
+    iot.delete_authorizer(authorizerName=names.authorizer)
+    return [f"deleted IoT authorizer {names.authorizer}"]
+
+
+# ------------------------------------------------------------------------------
+# permission: Lambda's resource policy
+# ------------------------------------------------------------------------------
+def _statement(lam, function: str) -> dict | None:
+    from botocore.exceptions import ClientError
+
+    try:
+        policy = json.loads(lam.get_policy(FunctionName=function)["Policy"])
+    except ClientError as exc:
+        if _missing(exc):
+            return None
+        raise
+    return next((s for s in policy.get("Statement", []) if s.get("Sid") == PERMISSION_SID), None)
+
+
+def permission_grants(statement: dict | None, source_arn: str) -> bool:
+    if not statement or statement.get("Effect") != "Allow":
+        return False
+    principal = statement.get("Principal", {})
+    principal = principal.get("Service") if isinstance(principal, dict) else principal
+    condition = statement.get("Condition", {}).get("ArnLike", {}).get("AWS:SourceArn")
+    return principal == "iot.amazonaws.com" and condition == source_arn
+
+
+def permission_create(names: StageAws, account: str, lam) -> list[str]:
+    if not _function_exists(lam, names.function):
+        return [Waiting(f"waiting for {names.function}: run again after `zappa deploy` to let IoT invoke it")]
+    source = names.authorizer_arn(account)
+    current = _statement(lam, names.function)
+    if permission_grants(current, source):
+        return []
+    if current is not None:
+        lam.remove_permission(FunctionName=names.function, StatementId=PERMISSION_SID)
+    lam.add_permission(
+        FunctionName=names.function,
+        StatementId=PERMISSION_SID,
+        Action="lambda:InvokeFunction",
+        Principal="iot.amazonaws.com",
+        SourceArn=source,
+    )
+    return [f"{'replaced' if current else 'added'} permission {PERMISSION_SID}: IoT may invoke {names.function}"]
+
+
+def permission_remove(names: StageAws, account: str, lam) -> list[str]:
+    from botocore.exceptions import ClientError
+
+    if _statement(lam, names.function) is None:
+        return []
+    try:
+        lam.remove_permission(FunctionName=names.function, StatementId=PERMISSION_SID)
+    except ClientError as exc:
+        if _missing(exc):
+            return []
+        raise
+    return [f"removed permission {PERMISSION_SID} from {names.function}"]
+
+
+# ------------------------------------------------------------------------------
+# domain: the IoT domain configuration browsers connect through
+# ------------------------------------------------------------------------------
+def _domain(iot, name: str) -> dict | None:
+    from botocore.exceptions import ClientError
+
+    try:
+        return iot.describe_domain_configuration(domainConfigurationName=name)
+    except ClientError as exc:
+        if _missing(exc):
+            return None
+        raise
+
+
+def domain_authorizer_config(names: StageAws) -> dict:
+    # Override allowed: the console names the authorizer in its URL and username as well.
+    return {"defaultAuthorizerName": names.authorizer, "allowAuthorizerOverride": True}
+
+
+def domain_create(names: StageAws, account: str, iot) -> list[str]:
+    wanted = domain_authorizer_config(names)
+    current = _domain(iot, names.domain_configuration)
+    if current is None:
+        iot.create_domain_configuration(
+            domainConfigurationName=names.domain_configuration,
+            serviceType="DATA",
+            authorizerConfig=wanted,
+            tags=[{"Key": "cue:stage", "Value": names.stage}],
+        )
+        return [f"created IoT domain configuration {names.domain_configuration} (authorizer {names.authorizer})"]
+    if current.get("authorizerConfig") == wanted and current.get("domainConfigurationStatus") == "ENABLED":
+        return []
+    iot.update_domain_configuration(
+        domainConfigurationName=names.domain_configuration, authorizerConfig=wanted, domainConfigurationStatus="ENABLED"
+    )
+    return [f"updated IoT domain configuration {names.domain_configuration}: authorizer {names.authorizer}, ENABLED"]
+
+
+def domain_remove(names: StageAws, account: str, iot) -> list[str]:
+    current = _domain(iot, names.domain_configuration)
+    if current is None:
+        return []
+    if current.get("domainConfigurationStatus") != "DISABLED":  # IoT deletes only a disabled one
+        iot.update_domain_configuration(
+            domainConfigurationName=names.domain_configuration, domainConfigurationStatus="DISABLED"
+        )
+    iot.delete_domain_configuration(domainConfigurationName=names.domain_configuration)
+    return [f"deleted IoT domain configuration {names.domain_configuration}"]
+
+
+# ------------------------------------------------------------------------------
+# failures: the on-failure destination of asynchronous invocations
+# ------------------------------------------------------------------------------
+def _queue_url(sqs, name: str) -> str | None:
+    from botocore.exceptions import ClientError
+
+    try:
+        return sqs.get_queue_url(QueueName=name)["QueueUrl"]
+    except ClientError as exc:
+        if _missing(exc) or "NonExistentQueue" in _code(exc):
+            return None
+        raise
+
+
+def failure_queue_attributes() -> dict[str, str]:
+    return {"MessageRetentionPeriod": str(FAILURE_RETENTION_SECONDS), "SqsManagedSseEnabled": "true"}
+
+
+def invoke_config(names: StageAws, account: str) -> dict:
+    return {
+        "MaximumRetryAttempts": MAX_RETRY_ATTEMPTS,
+        "MaximumEventAgeInSeconds": MAX_EVENT_AGE_SECONDS,
+        "DestinationConfig": {"OnFailure": {"Destination": names.failure_queue_arn(account)}},
+    }
+
+
+def _invoke_config(lam, function: str) -> dict | None:
+    from botocore.exceptions import ClientError
+
+    try:
+        found = lam.get_function_event_invoke_config(FunctionName=function)
+    except ClientError as exc:
+        if _missing(exc):
+            return None
+        raise
+    return {key: found.get(key) for key in ("MaximumRetryAttempts", "MaximumEventAgeInSeconds", "DestinationConfig")}
+
+
+def failures_create(names: StageAws, account: str, sqs, lam) -> list[str]:
+    changes = []
+    wanted = failure_queue_attributes()
+    url = _queue_url(sqs, names.failure_queue)
+    if url is None:
+        sqs.create_queue(QueueName=names.failure_queue, Attributes=wanted, tags={"cue:stage": names.stage})
+        changes.append(f"created SQS queue {names.failure_queue}")
+    else:
+        current = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=list(wanted))["Attributes"]
+        if {k: current.get(k) for k in wanted} != wanted:
+            sqs.set_queue_attributes(QueueUrl=url, Attributes=wanted)
+            changes.append(f"updated SQS queue {names.failure_queue}: {wanted}")
+    if not _function_exists(lam, names.function):
+        return [
+            *changes,
+            Waiting(f"waiting for {names.function}: run again after `zappa deploy` to set its failure destination"),
+        ]
+    config = invoke_config(names, account)
+    current = _invoke_config(lam, names.function)
+    if current != config:
+        if current is not None:
+            # PUT replaces the whole config on AWS; moto 5.2 appends it and keeps answering the first.
+            # Deleting first is the same on AWS (no invocation is queued against the config) and true on moto.
+            lam.delete_function_event_invoke_config(FunctionName=names.function)
+        lam.put_function_event_invoke_config(FunctionName=names.function, **config)
+        changes.append(
+            f"asynchronous invocations of {names.function}: {MAX_RETRY_ATTEMPTS} retries, "
+            f"on failure -> {names.failure_queue}"
+        )
+    return changes
+
+
+def failures_remove(names: StageAws, account: str, sqs, lam) -> list[str]:
+    from botocore.exceptions import ClientError
+
+    changes = []
+    if _function_exists(lam, names.function) and _invoke_config(lam, names.function) is not None:
+        try:
+            lam.delete_function_event_invoke_config(FunctionName=names.function)
+            changes.append(f"removed the asynchronous-invocation config of {names.function}")
+        except ClientError as exc:
+            if not _missing(exc):
+                raise
+    url = _queue_url(sqs, names.failure_queue)
+    if url is not None:
+        sqs.delete_queue(QueueUrl=url)
+        changes.append(f"deleted SQS queue {names.failure_queue}")
+    return changes
+
+
+# ------------------------------------------------------------------------------
+# The command
+# ------------------------------------------------------------------------------
+def apply(
+    names: StageAws, action: str, clients: Clients, *, parts: tuple[str, ...] = PARTS, account: str | None = None
+) -> list[str]:
+    """Create (or bring up to date) or remove the chosen parts; the changes made, in order (none: up to date).
+
+    A Waiting line among them is no change: a part that needs the function, not deployed yet.
+    """
+    if action not in ("create", "remove"):
+        raise SetupError(f"unknown action {action!r}: create or remove")
+    unknown = sorted(set(parts) - set(PARTS))
+    if unknown:
+        raise SetupError(f"unknown parts {unknown}; known: {list(PARTS)}")
+    account = account or clients("sts").get_caller_identity()["Account"]
+    steps = {
+        "authorizer": lambda verb: verb(names, account, clients("iot", "authorizer")),
+        "permission": lambda verb: verb(names, account, clients("lambda", "permission")),
+        "domain": lambda verb: verb(names, account, clients("iot", "domain")),
+        "failures": lambda verb: verb(names, account, clients("sqs", "failures"), clients("lambda", "failures")),
+    }
+    verbs = {
+        "authorizer": (authorizer_create, authorizer_remove),
+        "permission": (permission_create, permission_remove),
+        "domain": (domain_create, domain_remove),
+        "failures": (failures_create, failures_remove),
+    }
+    order = [p for p in PARTS if p in parts]
+    if action == "remove":
+        order.reverse()  # the domain configuration names the authorizer: it goes first
+    changes: list[str] = []
+    for part in order:
+        changes += steps[part](verbs[part][0 if action == "create" else 1])
+    return changes
+
+
+def stage_config(stage: str, settings_path: Path) -> dict:
+    settings = json.loads(settings_path.read_text())
+    if stage not in settings:
+        raise SetupError(f"no stage {stage!r} in {settings_path}")
+    return stage_files.resolved(settings, stage)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tools.stage_aws", description=__doc__.splitlines()[0])
+    parser.add_argument("stage")
+    parser.add_argument("action", choices=["create", "remove"])
+    parser.add_argument("-s", "--settings", type=Path, default=SETTINGS, help="settings (or a stage overlay)")
+    parser.add_argument("--only", action="append", choices=PARTS, help="only this part (repeatable)")
+    args = parser.parse_args(argv)
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        names = stage_aws(stage_config(args.stage, args.settings), args.stage)
+        changes = apply(names, args.action, Clients(names.region), parts=tuple(args.only or PARTS))
+    except SetupError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except (BotoCoreError, ClientError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    for change in changes:
+        print(change)
+    if not [c for c in changes if not isinstance(c, Waiting)]:
+        print(f"{args.stage}: no changes")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
