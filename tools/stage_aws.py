@@ -113,33 +113,32 @@ def _code(exc) -> str:
 
 
 def _missing(exc) -> bool:
-    return _code(exc) in ("ResourceNotFoundException", "AWS.SimpleQueueService.NonExistentQueue", "NotFoundException")
+    code = _code(exc)
+    return code in ("ResourceNotFoundException", "NotFoundException") or "NonExistentQueue" in code
 
 
-def _function_exists(lam, function: str) -> bool:
+def _found(call, **kwargs) -> dict | None:
+    """The call's answer, or None when what it names does not exist (any other error is raised)."""
     from botocore.exceptions import ClientError
 
     try:
-        lam.get_function_configuration(FunctionName=function)
+        return call(**kwargs)
     except ClientError as exc:
         if _missing(exc):
-            return False
+            return None
         raise
-    return True
+
+
+def _function_exists(lam, function: str) -> bool:
+    return _found(lam.get_function_configuration, FunctionName=function) is not None
 
 
 # ------------------------------------------------------------------------------
 # authorizer (moto 5.2 implements none of these calls: tested with botocore's Stubber)
 # ------------------------------------------------------------------------------
 def _describe_authorizer(iot, name: str) -> dict | None:
-    from botocore.exceptions import ClientError
-
-    try:
-        return iot.describe_authorizer(authorizerName=name)["authorizerDescription"]
-    except ClientError as exc:
-        if _missing(exc):
-            return None
-        raise
+    found = _found(iot.describe_authorizer, authorizerName=name)
+    return found and found["authorizerDescription"]
 
 
 def authorizer_create(names: StageAws, account: str, iot) -> list[str]:
@@ -179,14 +178,8 @@ def authorizer_remove(names: StageAws, account: str, iot) -> list[str]:
 # permission: Lambda's resource policy
 # ------------------------------------------------------------------------------
 def _statement(lam, function: str) -> dict | None:
-    from botocore.exceptions import ClientError
-
-    try:
-        policy = json.loads(lam.get_policy(FunctionName=function)["Policy"])
-    except ClientError as exc:
-        if _missing(exc):
-            return None
-        raise
+    found = _found(lam.get_policy, FunctionName=function)
+    policy = json.loads(found["Policy"]) if found else {}
     return next((s for s in policy.get("Statement", []) if s.get("Sid") == PERMISSION_SID), None)
 
 
@@ -236,14 +229,7 @@ def permission_remove(names: StageAws, account: str, lam) -> list[str]:
 # domain: the IoT domain configuration browsers connect through
 # ------------------------------------------------------------------------------
 def _domain(iot, name: str) -> dict | None:
-    from botocore.exceptions import ClientError
-
-    try:
-        return iot.describe_domain_configuration(domainConfigurationName=name)
-    except ClientError as exc:
-        if _missing(exc):
-            return None
-        raise
+    return _found(iot.describe_domain_configuration, domainConfigurationName=name)
 
 
 def domain_authorizer_config(names: StageAws) -> dict:
@@ -286,14 +272,8 @@ def domain_remove(names: StageAws, account: str, iot) -> list[str]:
 # failures: the on-failure destination of asynchronous invocations
 # ------------------------------------------------------------------------------
 def _queue_url(sqs, name: str) -> str | None:
-    from botocore.exceptions import ClientError
-
-    try:
-        return sqs.get_queue_url(QueueName=name)["QueueUrl"]
-    except ClientError as exc:
-        if _missing(exc) or "NonExistentQueue" in _code(exc):
-            return None
-        raise
+    found = _found(sqs.get_queue_url, QueueName=name)
+    return found and found["QueueUrl"]
 
 
 def failure_queue_attributes() -> dict[str, str]:
@@ -309,14 +289,9 @@ def invoke_config(names: StageAws, account: str) -> dict:
 
 
 def _invoke_config(lam, function: str) -> dict | None:
-    from botocore.exceptions import ClientError
-
-    try:
-        found = lam.get_function_event_invoke_config(FunctionName=function)
-    except ClientError as exc:
-        if _missing(exc):
-            return None
-        raise
+    found = _found(lam.get_function_event_invoke_config, FunctionName=function)
+    if found is None:
+        return None
     return {key: found.get(key) for key in ("MaximumRetryAttempts", "MaximumEventAgeInSeconds", "DestinationConfig")}
 
 
