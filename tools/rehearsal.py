@@ -144,6 +144,7 @@ def inventory(aws: LocalAws) -> dict[str, set[str]]:
         "S3 object": objects,
         "log group": {g["logGroupName"] for g in logs.describe_log_groups()["logGroups"]},
         "SQS queue": set(aws.client("sqs").list_queues().get("QueueUrls", [])),
+        "CloudWatch alarm": {a["AlarmName"] for a in aws.client("cloudwatch").describe_alarms()["MetricAlarms"]},
         "IoT domain configuration": {
             d["domainConfigurationName"]
             for d in aws.client("iot").list_domain_configurations()["domainConfigurations"]
@@ -220,6 +221,10 @@ def observe_stage_aws(aws: LocalAws, names: stage_aws.StageAws) -> dict:
 
     lam, iot, sqs = aws.client("lambda"), aws.client("iot"), aws.client("sqs")
     found: dict = {"permission": None, "domain": None, "invoke_config": None, "queue": None}
+    found["alarms"] = {
+        alarm["AlarmName"]: alarm
+        for alarm in aws.client("cloudwatch").describe_alarms(AlarmNamePrefix=f"{names.function}-")["MetricAlarms"]
+    }
     try:
         statements = json.loads(lam.get_policy(FunctionName=names.function)["Policy"])["Statement"]
         found["permission"] = next((s for s in statements if s.get("Sid") == stage_aws.PERMISSION_SID), None)
@@ -519,7 +524,28 @@ def check_stage_aws(config: dict, stage: str, observed: dict) -> list[Check]:
         or f"{wanted['MaximumRetryAttempts']} retries, {wanted['MaximumEventAgeInSeconds']} s, on failure -> "
         f"{names.failure_queue}",
     )
-    return [realtime, failures]
+    return [realtime, failures, check_alarms(names, account, found)]
+
+
+def check_alarms(names: stage_aws.StageAws, account: str, found: dict) -> Check:
+    """Every alarm tools/stage_aws.py declares, as declared: on the stage's function, topic, queue or Stage
+    dimension, notifying the stage's alarm topic."""
+    wanted = stage_aws.alarm_definitions(names, account)
+    got = found.get("alarms") or {}
+    problems = [
+        f"{name}: {', '.join(differing)}"
+        for name, definition in wanted.items()
+        if (differing := stage_aws.alarm_differences(definition, got.get(name)))
+    ]
+    extra = sorted(set(got) - set(wanted))
+    if extra:
+        problems.append(f"undeclared: {extra}")
+    return Check(
+        "alarms",
+        not problems,
+        "; ".join(problems)
+        or f"{len(wanted)} alarms on {names.function}, its topic, queue and metrics -> {names.alarm_topic}",
+    )
 
 
 def check_deployment(config: dict, stage: str, function: str, observed: dict, package: dict | None) -> list[Check]:
@@ -803,7 +829,8 @@ def _stage_aws_step(report: StageReport, config: dict, aws: LocalAws, action: st
     from botocore.exceptions import BotoCoreError, ClientError
 
     names = stage_aws.stage_aws(config, report.stage)
-    clients = stage_aws.Clients(aws.region, overrides={s: aws.client(s) for s in ("lambda", "iot", "sqs", "sts")})
+    services = ("lambda", "iot", "sqs", "sts", "cloudwatch", "sns")
+    clients = stage_aws.Clients(aws.region, overrides={s: aws.client(s) for s in services})
     try:
         first = stage_aws.apply(names, action, clients, parts=REHEARSED_PARTS)
         second = stage_aws.apply(names, action, clients, parts=REHEARSED_PARTS)

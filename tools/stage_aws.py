@@ -20,6 +20,10 @@ and says what it changed (a second run says "no changes"). The parts, in creatio
   crash before the ledger row is claimed, an import error, a timeout) is retried MAX_RETRY_ATTEMPTS
   times by Lambda, then lands in that queue with its event and error (docs/operations.md).
 
+- `alarms`: the stage's CloudWatch alarms (ALARMS below) on Cue's own metrics (project/metrics.py,
+  the Embedded Metric Format: no API call per request) and on the function, topic and queue,
+  all notifying the SNS topic `<function>-alarms` (subscribe an operator's address to it).
+
 `permission` and the invoke config need the function: before `zappa deploy` they are reported as
 waiting, and the next run (after deploy) makes them. Removing deletes in reverse order; what is
 already gone (the function, after `zappa undeploy`) is skipped.
@@ -35,7 +39,7 @@ from tools import stages as stage_files
 
 ROOT = Path(__file__).resolve().parent.parent
 SETTINGS = ROOT / "zappa_settings.json"
-PARTS = ("authorizer", "permission", "domain", "failures")
+PARTS = ("authorizer", "permission", "domain", "failures", "alarms")
 PERMISSION_SID = "cue-realtime-authorizer"
 # Lambda's defaults for asynchronous invocation are 2 retries over 6 hours; a task's own retries are the
 # ledger's (the sweeper), so these only cover what fails outside it: retry twice, give up after an hour.
@@ -70,6 +74,17 @@ class StageAws:
 
     def failure_queue_arn(self, account: str) -> str:
         return f"arn:aws:sqs:{self.region}:{account}:{self.failure_queue}"
+
+    @property
+    def async_topic(self) -> str:
+        return f"{self.function}-zappa-async"
+
+    @property
+    def alarm_topic(self) -> str:
+        return f"{self.function}-alarms"
+
+    def alarm_topic_arn(self, account: str) -> str:
+        return f"arn:aws:sns:{self.region}:{account}:{self.alarm_topic}"
 
 
 def stage_aws(config: dict, stage: str) -> StageAws:
@@ -114,7 +129,7 @@ def _code(exc) -> str:
 
 def _missing(exc) -> bool:
     code = _code(exc)
-    return code in ("ResourceNotFoundException", "NotFoundException") or "NonExistentQueue" in code
+    return code in ("ResourceNotFoundException", "NotFoundException", "NotFound") or "NonExistentQueue" in code
 
 
 def _found(call, **kwargs) -> dict | None:
@@ -346,6 +361,113 @@ def failures_remove(names: StageAws, account: str, sqs, lam) -> list[str]:
 
 
 # ------------------------------------------------------------------------------
+# alarms: CloudWatch alarms per stage, notifying the stage's alarm topic
+# ------------------------------------------------------------------------------
+NAMESPACE = "Cue"  # project/metrics.py's
+# name suffix -> (namespace, metric, dimension, statistic, threshold, periods, what it means)
+ALARMS = {
+    "dead-tasks": (NAMESPACE, "TaskDead", "Stage", "Sum", 0, 1, "a task used its attempts: docs/operations.md"),
+    "webhook-5xx": (NAMESPACE, "WebhookServerError", "Stage", "Sum", 0, 1, "a webhook was answered 5xx"),
+    "webhook-ack-p95": (NAMESPACE, "WebhookAckLatency", "Stage", "p95", 1000, 3, "webhook acks p95 over 1 s"),
+    "sns-publish-failures": (NAMESPACE, "TaskPublishFailed", "Stage", "Sum", 0, 1, "a task could not be sent"),
+    "realtime-publish-failures": (NAMESPACE, "RealtimePublishFailed", "Stage", "Sum", 0, 1, "a push was lost"),
+    "sns-delivery-failures": (
+        "AWS/SNS",
+        "NumberOfNotificationsFailed",
+        "TopicName",
+        "Sum",
+        0,
+        1,
+        "SNS could not invoke the function",
+    ),
+    "function-errors": ("AWS/Lambda", "Errors", "FunctionName", "Sum", 0, 1, "an invocation raised to Lambda"),
+    "async-failures": (
+        "AWS/SQS",
+        "ApproximateNumberOfMessagesVisible",
+        "QueueName",
+        "Maximum",
+        0,
+        1,
+        "failed invocations waiting in the failure queue",
+    ),
+}
+ALARM_PERIOD_SECONDS = 300
+
+
+def alarm_definitions(names: StageAws, account: str) -> dict[str, dict]:
+    """Each alarm's put_metric_alarm arguments, by name; dimensions point at the stage's own resources."""
+    values = {
+        "Stage": names.stage,
+        "TopicName": names.async_topic,
+        "FunctionName": names.function,
+        "QueueName": names.failure_queue,
+    }
+    definitions = {}
+    for suffix, (namespace, metric, dimension, statistic, threshold, periods, meaning) in ALARMS.items():
+        name = f"{names.function}-{suffix}"
+        statistic_args = {"ExtendedStatistic": statistic} if statistic.startswith("p") else {"Statistic": statistic}
+        definitions[name] = {
+            "AlarmName": name,
+            "AlarmDescription": f"{names.stage}: {meaning}",
+            "Namespace": namespace,
+            "MetricName": metric,
+            "Dimensions": [{"Name": dimension, "Value": values[dimension]}],
+            **statistic_args,
+            "Period": ALARM_PERIOD_SECONDS,
+            "EvaluationPeriods": periods,
+            "Threshold": float(threshold),
+            "ComparisonOperator": "GreaterThanThreshold",
+            "TreatMissingData": "notBreaching",
+            "ActionsEnabled": True,
+            "AlarmActions": [names.alarm_topic_arn(account)],
+            "OKActions": [names.alarm_topic_arn(account)],
+        }
+    return definitions
+
+
+def alarm_differences(wanted: dict, got: dict | None) -> list[str]:
+    if got is None:
+        return ["missing"]
+    return sorted(key for key, value in wanted.items() if got.get(key) != value)
+
+
+def _alarms(cloudwatch, names: list[str]) -> dict[str, dict]:
+    found = cloudwatch.describe_alarms(AlarmNames=names, AlarmTypes=["MetricAlarm"])["MetricAlarms"]
+    return {alarm["AlarmName"]: alarm for alarm in found}
+
+
+def _topic_exists(sns, arn: str) -> bool:
+    return _found(sns.get_topic_attributes, TopicArn=arn) is not None
+
+
+def alarms_create(names: StageAws, account: str, cloudwatch, sns) -> list[str]:
+    changes = []
+    if not _topic_exists(sns, names.alarm_topic_arn(account)):
+        sns.create_topic(Name=names.alarm_topic, Tags=[{"Key": "cue:stage", "Value": names.stage}])
+        changes.append(f"created SNS topic {names.alarm_topic}")
+    wanted = alarm_definitions(names, account)
+    current = _alarms(cloudwatch, list(wanted))
+    for name, definition in wanted.items():
+        differing = alarm_differences(definition, current.get(name))
+        if differing:
+            cloudwatch.put_metric_alarm(**definition)
+            changes.append(f"{'created' if differing == ['missing'] else 'updated'} alarm {name}")
+    return changes
+
+
+def alarms_remove(names: StageAws, account: str, cloudwatch, sns) -> list[str]:
+    changes = []
+    present = sorted(_alarms(cloudwatch, list(alarm_definitions(names, account))))
+    if present:
+        cloudwatch.delete_alarms(AlarmNames=present)
+        changes.append(f"deleted alarms {', '.join(present)}")
+    if _topic_exists(sns, names.alarm_topic_arn(account)):
+        sns.delete_topic(TopicArn=names.alarm_topic_arn(account))
+        changes.append(f"deleted SNS topic {names.alarm_topic}")
+    return changes
+
+
+# ------------------------------------------------------------------------------
 # The command
 # ------------------------------------------------------------------------------
 def apply(
@@ -366,12 +488,14 @@ def apply(
         "permission": lambda verb: verb(names, account, clients("lambda", "permission")),
         "domain": lambda verb: verb(names, account, clients("iot", "domain")),
         "failures": lambda verb: verb(names, account, clients("sqs", "failures"), clients("lambda", "failures")),
+        "alarms": lambda verb: verb(names, account, clients("cloudwatch", "alarms"), clients("sns", "alarms")),
     }
     verbs = {
         "authorizer": (authorizer_create, authorizer_remove),
         "permission": (permission_create, permission_remove),
         "domain": (domain_create, domain_remove),
         "failures": (failures_create, failures_remove),
+        "alarms": (alarms_create, alarms_remove),
     }
     order = [p for p in PARTS if p in parts]
     if action == "remove":

@@ -6,7 +6,7 @@ import shutil
 import pytest
 import requests
 
-from tools import iam, rehearsal, stages
+from tools import iam, rehearsal, stage_aws, stages
 from tools.local_aws import OutsideGuard
 from tools.schedules import stage_rules
 
@@ -85,6 +85,7 @@ def passing_observation(config: dict, function: str = "cue-production") -> tuple
                 "DestinationConfig": {"OnFailure": {"Destination": FAILURES}},
             },
             "queue": {"QueueArn": FAILURES, "MessageRetentionPeriod": "1209600"},
+            "alarms": stage_aws.alarm_definitions(stage_aws.stage_aws(config, "production"), "123456789012"),
         },
     }
     package = {
@@ -231,6 +232,31 @@ def test_a_faithful_deployment_passes_every_check():
             "'MaximumRetryAttempts': 0",
         ),
         (lambda o, p: o["stage_aws"].update(queue=None), "failure destination", "no SQS queue"),
+        (lambda o, p: o["stage_aws"]["alarms"].pop("cue-production-dead-tasks"), "alarms", "dead-tasks: missing"),
+        (
+            lambda o, p: o["stage_aws"]["alarms"]["cue-production-function-errors"].update(
+                Dimensions=[{"Name": "FunctionName", "Value": "cue-staging"}]
+            ),
+            "alarms",
+            "cue-production-function-errors: Dimensions",
+        ),
+        (
+            lambda o, p: o["stage_aws"]["alarms"]["cue-production-sns-delivery-failures"].update(
+                Dimensions=[{"Name": "TopicName", "Value": "cue-staging-zappa-async"}]
+            ),
+            "alarms",
+            "sns-delivery-failures: Dimensions",
+        ),
+        (
+            lambda o, p: o["stage_aws"]["alarms"]["cue-production-webhook-ack-p95"].update(AlarmActions=[]),
+            "alarms",
+            "webhook-ack-p95: AlarmActions",
+        ),
+        (
+            lambda o, p: o["stage_aws"]["alarms"].update({"cue-production-stray": {}}),
+            "alarms",
+            "undeclared: ['cue-production-stray']",
+        ),
         (lambda o, p: o.pop("stage_aws"), "failure destination", "not observed"),
         (lambda o, p: o["rest_api"]["resources"].pop(), "API Gateway (REST API)", "wanted / and /{proxy+}"),
         (lambda o, p: o.update(stack=None), "CloudFormation stack", "missing"),
@@ -439,7 +465,7 @@ def test_rehearse_stage(stage, update):
     names = {c.name for c in report.checks}
     assert {"zappa deploy", "lambda function", "package", "async SNS topic", "API Gateway (REST API)"} <= names
     assert {"IAM role", "zappa undeploy", "nothing left", "no AWS endpoint contacted"} <= names
-    assert {"realtime authorizer wiring", "failure destination"} <= names
+    assert {"realtime authorizer wiring", "failure destination", "alarms"} <= names
     for action in ("create", "remove"):
         assert report.check(f"tools.stage_aws {action}").ok
         assert report.check(f"tools.stage_aws {action} again: no changes").ok

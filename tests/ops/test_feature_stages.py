@@ -157,7 +157,7 @@ def test_cli_reports_errors_with_exit_code():
 def test_create_and_remove_manage_the_stages_aws_resources(root, moto_server):
     """The IoT authorizer (Stubber: moto has none), domain configuration and failure queue come and go with the stage;
     the function's parts wait for `zappa deploy`, then the documented `tools.stage_aws` step makes them."""
-    from tests.ops.test_stage_aws import REGION, authorizer_stub, deploy_function, inventory
+    from tests.ops.test_stage_aws import NOTHING, REGION, authorizer_stub, deploy_function, inventory
     from tools import stage_aws
 
     branch = f"feature/aws-{uuid.uuid4().hex[:8]}"
@@ -170,11 +170,13 @@ def test_create_and_remove_manage_the_stages_aws_resources(root, moto_server):
     names = stage_aws.stage_aws(stages.resolved(overlay, result["stage"]), result["stage"])
     assert names.function == result["function"] and names.authorizer == f"cue-realtime-{result['stage']}"
     made = [line for line in result["aws"] if not isinstance(line, stage_aws.Waiting)]
-    assert made == [
+    assert made[:4] == [
         f"created IoT authorizer {names.authorizer} -> {names.function}",
         f"created IoT domain configuration {names.domain_configuration} (authorizer {names.authorizer})",
         f"created SQS queue {names.failure_queue}",
+        f"created SNS topic {names.alarm_topic}",
     ]
+    assert made[4:] == [f"created alarm {name}" for name in stage_aws.alarm_definitions(names, "123456789012")]
     assert len(result["aws"]) - len(made) == 2  # the permission and the invoke config wait for the function
     assert (
         f"python -m tools.stage_aws {result['stage']} create -s {Path(result['settings_file']).name}"
@@ -197,5 +199,5 @@ def test_create_and_remove_manage_the_stages_aws_resources(root, moto_server):
         )
     stubber.assert_no_pending_responses()
     assert removed["aws"][-1] == f"deleted IoT authorizer {names.authorizer}"
-    assert inventory(names) == {"permission": [], "invoke config": None, "domain configurations": [], "queues": []}
+    assert inventory(names) == NOTHING
     assert not list(root.glob("zappa_settings.feature-*.json"))

@@ -3,7 +3,8 @@
 Which calls are covered how:
 - moto's server (the suite's, tests/conftest.py): Lambda AddPermission/RemovePermission/GetPolicy,
   Put/Get/DeleteFunctionEventInvokeConfig; IoT Create/Describe/Update/DeleteDomainConfiguration;
-  SQS CreateQueue/GetQueueUrl/GetQueueAttributes/SetQueueAttributes/DeleteQueue; STS.
+  SQS CreateQueue/GetQueueUrl/GetQueueAttributes/SetQueueAttributes/DeleteQueue; CloudWatch
+  PutMetricAlarm/DescribeAlarms/DeleteAlarms; SNS CreateTopic/GetTopicAttributes/DeleteTopic; STS.
 - botocore's Stubber on a real `boto3.client("iot")` (moto 5.2 raises NotImplementedError for them):
   IoT Create/Describe/Update/DeleteAuthorizer. The Stubber validates each request against the real
   service model, so a wrong parameter name or type fails the test.
@@ -199,7 +200,11 @@ def inventory(names) -> dict:
         config.pop("ResponseMetadata")  # its request id differs on every call
     except ClientError:
         config = None
+    alarms = boto3.client("cloudwatch", region_name=REGION).describe_alarms(AlarmNamePrefix=f"{names.function}-")
+    topics = boto3.client("sns", region_name=REGION).list_topics()["Topics"]
     return {
+        "alarms": sorted(a["AlarmName"] for a in alarms["MetricAlarms"]),
+        "alarm topic": [t["TopicArn"] for t in topics if t["TopicArn"].endswith(f":{names.alarm_topic}")],
         "permission": [s for s in statements if s.get("Sid") == stage_aws.PERMISSION_SID],
         "invoke config": config,
         "domain configurations": [
@@ -211,6 +216,16 @@ def inventory(names) -> dict:
     }
 
 
+NOTHING = {
+    "alarms": [],
+    "alarm topic": [],
+    "permission": [],
+    "invoke config": None,
+    "domain configurations": [],
+    "queues": [],
+}
+
+
 def test_create_twice_then_remove_leaves_nothing(stage):
     names = names_for(stage)
     deploy_function(names.function)
@@ -218,7 +233,15 @@ def test_create_twice_then_remove_leaves_nothing(stage):
     clients = stage_aws.Clients(REGION, overrides={"authorizer": iot})
     with stubber:
         first = stage_aws.apply(names, "create", clients)
-    assert [c.split(" ")[0] for c in first] == ["created", "added", "created", "created", "asynchronous"]
+    assert [c.split(" ")[0] for c in first] == [
+        "created",
+        "added",
+        "created",
+        "created",
+        "asynchronous",
+        "created",
+        *["created"] * len(stage_aws.ALARMS),
+    ]
 
     state = inventory(names)
     (statement,) = state["permission"]
@@ -251,8 +274,16 @@ def test_create_twice_then_remove_leaves_nothing(stage):
     with stubber:
         removed = stage_aws.apply(names, "remove", stage_aws.Clients(REGION, overrides={"authorizer": iot}))
     stubber.assert_no_pending_responses()
-    assert [c.split(" ")[0] for c in removed] == ["removed", "deleted", "deleted", "removed", "deleted"]
-    assert inventory(names) == {"permission": [], "invoke config": None, "domain configurations": [], "queues": []}
+    assert [c.split(" ")[0] for c in removed] == [
+        "deleted",
+        "deleted",
+        "removed",
+        "deleted",
+        "deleted",
+        "removed",
+        "deleted",
+    ]
+    assert inventory(names) == NOTHING
 
     iot, stubber = authorizer_stub(names)
     with stubber:
@@ -310,7 +341,7 @@ def test_removal_after_undeploy_skips_the_gone_function(stage):
         f"deleted SQS queue {names.failure_queue}",
         f"deleted IoT domain configuration {names.domain_configuration}",
     ]
-    assert inventory(names) == {"permission": [], "invoke config": None, "domain configurations": [], "queues": []}
+    assert inventory(names) == NOTHING
 
 
 def test_command_line_reports_changes_then_none(stage, tmp_path, capsys):
@@ -331,3 +362,31 @@ def test_command_line_reports_changes_then_none(stage, tmp_path, capsys):
     )
     assert stage_aws.main(["nope", "create", "-s", str(settings)]) == 2
     assert "no stage 'nope'" in capsys.readouterr().err
+
+
+def test_alarms_point_at_the_stages_own_resources_and_notify_its_topic(stage):
+    names = names_for(stage)
+    changes = stage_aws.apply(names, "create", stage_aws.Clients(REGION), parts=("alarms",))
+    assert changes[0] == f"created SNS topic {names.alarm_topic}" and len(changes) == 1 + len(stage_aws.ALARMS)
+    cloudwatch = boto3.client("cloudwatch", region_name=REGION)
+    alarms = {
+        a["AlarmName"]: a for a in cloudwatch.describe_alarms(AlarmNamePrefix=f"{names.function}-")["MetricAlarms"]
+    }
+    dimensions = {name: {d["Name"]: d["Value"] for d in a["Dimensions"]} for name, a in alarms.items()}
+    assert dimensions[f"{names.function}-dead-tasks"] == {"Stage": stage}
+    assert dimensions[f"{names.function}-function-errors"] == {"FunctionName": names.function}
+    assert dimensions[f"{names.function}-sns-delivery-failures"] == {"TopicName": f"{names.function}-zappa-async"}
+    assert dimensions[f"{names.function}-async-failures"] == {"QueueName": names.failure_queue}
+    p95 = alarms[f"{names.function}-webhook-ack-p95"]
+    assert p95["ExtendedStatistic"] == "p95" and p95["Threshold"] == 1000.0
+    assert {tuple(a["AlarmActions"]) for a in alarms.values()} == {(names.alarm_topic_arn(ACCOUNT),)}
+
+    cloudwatch.put_metric_alarm(
+        **{**stage_aws.alarm_definitions(names, ACCOUNT)[f"{names.function}-dead-tasks"], "Threshold": 5.0}
+    )
+    assert stage_aws.apply(names, "create", stage_aws.Clients(REGION), parts=("alarms",)) == [
+        f"updated alarm {names.function}-dead-tasks"
+    ]
+    assert stage_aws.apply(names, "create", stage_aws.Clients(REGION), parts=("alarms",)) == []
+    stage_aws.apply(names, "remove", stage_aws.Clients(REGION), parts=("alarms",))
+    assert inventory(names)["alarms"] == [] and inventory(names)["alarm topic"] == []
