@@ -842,7 +842,7 @@ def _stage_aws_step(report: StageReport, config: dict, aws: LocalAws, action: st
         Check(f"tools.stage_aws {action}", bool(first) and not waiting, "; ".join(first) or "changed nothing")
     )
     report.checks.append(
-        Check(f"tools.stage_aws {action} again: no changes", not second, "; ".join(second) or "no changes")
+        Check(f"tools.stage_aws {action} again: no changes", not second, "; ".join(second) or "changed nothing")
     )
     if action == "create":
         report.notes.append(AUTHORIZER_NOT_REHEARSED)
