@@ -11,6 +11,8 @@ instead of its default, `extra_permissions` appended), allowing exactly what the
 - its remote_env: `s3:GetObject` on that one object (project/remote_env.py and Zappa's handler read it);
 - its async topic: `sns:Publish` on `<function>-zappa-async` (zappa.asynchronous, apps/tasks/publisher.py),
   and `sts:GetCallerIdentity`, which both call to spell the topic's ARN (the action has no resource);
+- its failure destination: `sqs:SendMessage` on `<function>-async-failures`, where Lambda sends an
+  asynchronous invocation that failed (tools/stage_aws.py), as the function's role;
 - realtime: `iot:DescribeEndpoint` (no resource either) and `iot:Publish` under its topic root
   (`cue-<stage>/*`, production's `cue/*`: REALTIME_TOPIC_ROOT in project/settings.py);
 - with `vpc_config`, the network-interface actions Lambda needs in a VPC.
@@ -88,6 +90,13 @@ def stage_policy(config: dict, stage: str) -> dict:
             "Resource": [f"arn:aws:sns:{region}:*:{function}-zappa-async"],
         },
         {
+            # Lambda sends a failed asynchronous invocation to the on-failure destination as the function's role.
+            "Sid": "OwnAsyncFailureQueue",
+            "Effect": "Allow",
+            "Action": ["sqs:SendMessage"],
+            "Resource": [f"arn:aws:sqs:{region}:*:{function}-async-failures"],
+        },
+        {
             "Sid": "OwnRealtimeTopics",
             "Effect": "Allow",
             "Action": ["iot:Publish"],
@@ -123,6 +132,7 @@ def policy_problems(document: dict, config: dict, stage: str) -> list[str]:
     own_object = f"arn:aws:s3:::{remote_env_object(config)}"
     own_topic = f"{function}-zappa-async"
     own_topics = f"topic/{topic_root(config, stage)}/*"
+    own_queue = f"{function}-async-failures"
     problems = []
     for statement in _listed(document.get("Statement", [])):
         if statement.get("Effect") != "Allow":
@@ -136,6 +146,9 @@ def policy_problems(document: dict, config: dict, stage: str) -> list[str]:
             problems.append(f"S3 beyond its remote_env object: {[r for r in resources if r != own_object]}")
         if "sns" in services and [r for r in resources if not r.endswith(f":{own_topic}")]:
             problems.append(f"SNS beyond its topic: {[r for r in resources if not r.endswith(f':{own_topic}')]}")
+        beyond_queue = [r for r in resources if not r.endswith(f":{own_queue}")]
+        if "sqs" in services and beyond_queue:
+            problems.append(f"SQS beyond its failure queue: {beyond_queue}")
         if "iot:Publish" in actions and [r for r in resources if not r.endswith(own_topics)]:
             problems.append(f"IoT publish beyond {own_topics}: {[r for r in resources if not r.endswith(own_topics)]}")
         if "logs" in services and [r for r in resources if f"/aws/lambda/{function}" not in r]:

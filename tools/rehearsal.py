@@ -12,6 +12,7 @@ implement; the rehearsal runs it, checks what it did before that call, and repor
 
 import argparse
 import base64
+import contextlib
 import hashlib
 import json
 import os
@@ -25,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tools import iam as iam_policies
+from tools import stage_aws
 from tools import stages as stage_files
 from tools.artifact import RUNTIME_PATHS, allowed_top_levels, memory_tmpdir, runtime_tree, runtime_venv
 from tools.local_aws import LocalAws, OutsideGuard, clean_aws_environment
@@ -141,10 +143,18 @@ def inventory(aws: LocalAws) -> dict[str, set[str]]:
         "S3 bucket": buckets,
         "S3 object": objects,
         "log group": {g["logGroupName"] for g in logs.describe_log_groups()["logGroups"]},
+        "SQS queue": set(aws.client("sqs").list_queues().get("QueueUrls", [])),
+        "CloudWatch alarm": {a["AlarmName"] for a in aws.client("cloudwatch").describe_alarms()["MetricAlarms"]},
+        "IoT domain configuration": {
+            d["domainConfigurationName"]
+            for d in aws.client("iot").list_domain_configurations()["domainConfigurations"]
+            # IoT's own (iot:Data-ATS...) are the account's, not a stage's
+            if not d["domainConfigurationName"].startswith("iot:")
+        },
     }
 
 
-def observe(aws: LocalAws, function: str, config: dict) -> dict:
+def observe(aws: LocalAws, function: str, config: dict, stage: str | None = None) -> dict:
     """What the emulator holds for the stage, gathered once, in plain data the checks compare."""
     from botocore.exceptions import ClientError
 
@@ -200,7 +210,39 @@ def observe(aws: LocalAws, function: str, config: dict) -> dict:
             observed["role"] = role
         except ClientError:
             pass
+    if stage:
+        observed["stage_aws"] = observe_stage_aws(aws, stage_aws.stage_aws(config, stage))
     return observed
+
+
+def observe_stage_aws(aws: LocalAws, names: stage_aws.StageAws) -> dict:
+    """What tools/stage_aws.py made that moto holds (the IoT authorizer itself moto does not implement)."""
+    from botocore.exceptions import ClientError
+
+    lam, iot, sqs = aws.client("lambda"), aws.client("iot"), aws.client("sqs")
+    found: dict = {"permission": None, "domain": None, "invoke_config": None, "queue": None}
+    found["alarms"] = {
+        alarm["AlarmName"]: alarm
+        for alarm in aws.client("cloudwatch").describe_alarms(AlarmNamePrefix=f"{names.function}-")["MetricAlarms"]
+    }
+    try:
+        statements = json.loads(lam.get_policy(FunctionName=names.function)["Policy"])["Statement"]
+        found["permission"] = next((s for s in statements if s.get("Sid") == stage_aws.PERMISSION_SID), None)
+    except ClientError:
+        pass
+    for key, call in (
+        ("domain", lambda: iot.describe_domain_configuration(domainConfigurationName=names.domain_configuration)),
+        ("invoke_config", lambda: lam.get_function_event_invoke_config(FunctionName=names.function)),
+        (
+            "queue",
+            lambda: sqs.get_queue_attributes(
+                QueueUrl=sqs.get_queue_url(QueueName=names.failure_queue)["QueueUrl"], AttributeNames=["All"]
+            )["Attributes"],
+        ),
+    ):
+        with contextlib.suppress(ClientError):
+            found[key] = call()
+    return found
 
 
 # ------------------------------------------------------------------------------
@@ -434,6 +476,78 @@ def _canonical(document: dict) -> str:
     return json.dumps(sort(document), sort_keys=True)
 
 
+def check_stage_aws(config: dict, stage: str, observed: dict) -> list[Check]:
+    """tools/stage_aws.py's parts: IoT may invoke the function from the stage's authorizer, the domain
+    configuration defaults to that authorizer, and failed async invocations go to the stage's queue."""
+    found = observed.get("stage_aws")
+    if found is None:
+        return [
+            Check("realtime authorizer wiring", False, "not observed"),
+            Check("failure destination", False, "not observed"),
+        ]
+    names = stage_aws.stage_aws(config, stage)
+    account = ((observed.get("function") or {}).get("FunctionArn") or "::::?").split(":")[4]
+    problems = []
+    if not stage_aws.permission_grants(found["permission"], names.authorizer_arn(account)):
+        problems.append(f"the function's policy does not let IoT invoke it from {names.authorizer_arn(account)}")
+    domain = found["domain"] or {}
+    if not domain:
+        problems.append(f"no IoT domain configuration {names.domain_configuration}")
+    elif domain.get("authorizerConfig") != stage_aws.domain_authorizer_config(names):
+        problems.append(f"domain configuration's authorizer is {domain.get('authorizerConfig')}")
+    elif domain.get("domainConfigurationStatus") != "ENABLED" or domain.get("serviceType") != "DATA":
+        problems.append(
+            f"domain configuration is {domain.get('domainConfigurationStatus')} {domain.get('serviceType')}"
+        )
+    realtime = Check(
+        "realtime authorizer wiring",
+        not problems,
+        "; ".join(problems)
+        or f"IoT may invoke {names.function} from {names.authorizer}; {names.domain_configuration} defaults to it",
+    )
+    problems = []
+    wanted = stage_aws.invoke_config(names, account)
+    got = found["invoke_config"] or {}
+    if {key: got.get(key) for key in wanted} != wanted:
+        problems.append(
+            f"asynchronous-invocation config is { ({key: got.get(key) for key in wanted}) }, wanted {wanted}"
+        )
+    queue = found["queue"]
+    if queue is None:
+        problems.append(f"no SQS queue {names.failure_queue}")
+    elif queue.get("QueueArn") != names.failure_queue_arn(account):
+        problems.append(f"queue ARN {queue.get('QueueArn')}")
+    failures = Check(
+        "failure destination",
+        not problems,
+        "; ".join(problems)
+        or f"{wanted['MaximumRetryAttempts']} retries, {wanted['MaximumEventAgeInSeconds']} s, on failure -> "
+        f"{names.failure_queue}",
+    )
+    return [realtime, failures, check_alarms(names, account, found)]
+
+
+def check_alarms(names: stage_aws.StageAws, account: str, found: dict) -> Check:
+    """Every alarm tools/stage_aws.py declares, as declared: on the stage's function, topic, queue or Stage
+    dimension, notifying the stage's alarm topic."""
+    wanted = stage_aws.alarm_definitions(names, account)
+    got = found.get("alarms") or {}
+    problems = [
+        f"{name}: {', '.join(differing)}"
+        for name, definition in wanted.items()
+        if (differing := stage_aws.alarm_differences(definition, got.get(name)))
+    ]
+    extra = sorted(set(got) - set(wanted))
+    if extra:
+        problems.append(f"undeclared: {extra}")
+    return Check(
+        "alarms",
+        not problems,
+        "; ".join(problems)
+        or f"{len(wanted)} alarms on {names.function}, its topic, queue and metrics -> {names.alarm_topic}",
+    )
+
+
 def check_deployment(config: dict, stage: str, function: str, observed: dict, package: dict | None) -> list[Check]:
     return [
         *check_function(config, function, observed),
@@ -442,6 +556,7 @@ def check_deployment(config: dict, stage: str, function: str, observed: dict, pa
         *check_rules(config, function, observed),
         *check_api(config, stage, function, observed),
         *check_role(config, stage, function, observed),
+        *check_stage_aws(config, stage, observed),
     ]
 
 
@@ -616,6 +731,7 @@ def rehearse(
             if update and report.steps["deploy"].returncode == 0:
                 _update_and_check(report, config, overlay, env, root, work, aws)
             if "deploy" in report.steps and report.steps["deploy"].returncode == 0:
+                _stage_aws_step(report, config, aws, "remove")
                 step = report.steps["undeploy"] = run_zappa(["undeploy", stage, "-s", str(overlay), "--yes"], env, root)
                 report.checks.append(Check("zappa undeploy", step.returncode == 0, _tail(step)))
                 moto_keeps = stack_deleted_by_moto(aws, function)
@@ -651,22 +767,23 @@ def _deploy_and_check(report, config, overlay, env, root, work, aws) -> None:
         return
     if package:
         report.notes.append(development_only_note(package))
+    _stage_aws_step(report, config, aws, "create")
     if "Problem creating permission" in step.output:
         report.notes.append(
             "Zappa logs 'Problem creating permission' because moto answers AddPermission with 200 where AWS "
             "answers 201; the permissions are there (checked on the function's policy)."
         )
-    observed = observe(aws, report.function, config)
+    observed = observe(aws, report.function, config, report.stage)
     report.checks += check_deployment(config, report.stage, report.function, observed, package)
 
 
 def _update_and_check(report, config, overlay, env, root, work, aws) -> None:
-    before = observe(aws, report.function, config)
+    before = observe(aws, report.function, config, report.stage)
     since = time.time()
     step = report.steps["update"] = run_zappa(["update", report.stage, "-s", str(overlay)], env, root)
     allowed = allowed_top_levels(Path(env["VIRTUAL_ENV"]), RUNTIME_PATHS)
     package = read_package(take_package(report.function, since, root, work), allowed)
-    after = observe(aws, report.function, config)
+    after = observe(aws, report.function, config, report.stage)
     if step.returncode == 0:
         report.checks.append(Check("zappa update", True, "completed"))
         report.checks += [
@@ -696,6 +813,39 @@ def _update_and_check(report, config, overlay, env, root, work, aws) -> None:
         report.checks.append(
             Check("update: API Gateway redeployed", deployments[1] > deployments[0], f"deployments {deployments}")
         )
+
+
+# What moto 5.2 does not implement of tools/stage_aws.py, and where it is covered instead.
+AUTHORIZER_NOT_REHEARSED = (
+    "the IoT authorizer itself is not rehearsed: moto 5.2 implements no Create/Describe/Update/DeleteAuthorizer "
+    "(tests/ops/test_stage_aws.py checks those requests against IoT's service model with botocore's Stubber)"
+)
+REHEARSED_PARTS = tuple(part for part in stage_aws.PARTS if part != "authorizer")
+
+
+def _stage_aws_step(report: StageReport, config: dict, aws: LocalAws, action: str) -> None:
+    """`python -m tools.stage_aws STAGE create|remove` (what moto implements of it), run twice: the second changes
+    nothing."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    names = stage_aws.stage_aws(config, report.stage)
+    services = ("lambda", "iot", "sqs", "sts", "cloudwatch", "sns")
+    clients = stage_aws.Clients(aws.region, overrides={s: aws.client(s) for s in services})
+    try:
+        first = stage_aws.apply(names, action, clients, parts=REHEARSED_PARTS)
+        second = stage_aws.apply(names, action, clients, parts=REHEARSED_PARTS)
+    except (BotoCoreError, ClientError, stage_aws.SetupError) as exc:
+        report.checks.append(Check(f"tools.stage_aws {action}", False, f"{type(exc).__name__}: {exc}"))
+        return
+    waiting = [c for c in first if isinstance(c, stage_aws.Waiting)]
+    report.checks.append(
+        Check(f"tools.stage_aws {action}", bool(first) and not waiting, "; ".join(first) or "changed nothing")
+    )
+    report.checks.append(
+        Check(f"tools.stage_aws {action} again: no changes", not second, "; ".join(second) or "changed nothing")
+    )
+    if action == "create":
+        report.notes.append(AUTHORIZER_NOT_REHEARSED)
 
 
 def development_only_note(package: dict) -> str:

@@ -118,9 +118,19 @@ def stage_names(settings: dict, slug: str) -> dict[str, str]:
 
 
 def stage_create(
-    branch: str, *, database_url: str | None = None, settings_path: Path = SETTINGS, root: Path = ROOT
+    branch: str,
+    *,
+    database_url: str | None = None,
+    settings_path: Path = SETTINGS,
+    root: Path = ROOT,
+    aws=None,
 ) -> dict:
-    """Create the stage's database (with an admin URL), then write the overlay; nothing is written on error."""
+    """Create the stage's database (with an admin URL), then write the overlay; nothing is written on error.
+
+    With `aws` (tools.stage_aws.Clients), the stage's own AWS resources follow (tools/stage_aws.py):
+    the IoT authorizer and domain configuration, the failure queue; the parts needing the function
+    wait for `zappa deploy` (result["aws"] says which).
+    """
     settings = load_settings(settings_path)
     names = stage_names(settings, slug_for(branch))
     stage = names["stage"]
@@ -148,12 +158,22 @@ def stage_create(
     policy.write_text(iam.policy_text(iam.stage_policy(resolved(overlay, stage), stage)))
     # A local, ignored file: its policy paths absolute, so Zappa finds them whatever folder it runs in.
     target.write_text(json.dumps(absolute_policies(overlay, root), indent=4) + "\n")
-    return {**names, "settings_file": str(target), "commands": commands_for(stage, target.name)}
+    result = {**names, "settings_file": str(target), "commands": commands_for(stage, target.name)}
+    if aws is not None:
+        result["aws"] = _stage_aws(overlay, stage, "create", aws)
+    return result
+
+
+def _stage_aws(settings: dict, stage: str, action: str, clients) -> list[str]:
+    from tools import stage_aws
+
+    return stage_aws.apply(stage_aws.stage_aws(resolved(settings, stage), stage), action, clients)
 
 
 def commands_for(stage: str, settings_file: str) -> list[str]:
     return [
         f"zappa deploy {stage} -s {settings_file}",
+        f"python -m tools.stage_aws {stage} create -s {settings_file}",
         f"zappa manage {stage} migrate -s {settings_file}",
         f"zappa update {stage} -s {settings_file}",
         f"zappa undeploy {stage} -s {settings_file} --remove-logs --yes",
@@ -181,14 +201,22 @@ def _admin_sql(database_url: str, sql: str) -> None:
 
 
 def stage_remove(
-    branch: str, *, database_url: str | None = None, settings_path: Path = SETTINGS, root: Path = ROOT
+    branch: str,
+    *,
+    database_url: str | None = None,
+    settings_path: Path = SETTINGS,
+    root: Path = ROOT,
+    aws=None,
 ) -> dict:
-    """After `zappa undeploy`: drop the stage's database (with an admin URL), then delete the overlay."""
+    """After `zappa undeploy`: remove its AWS resources (with `aws`), drop its database (with an admin URL),
+    then delete the overlay."""
     settings = load_settings(settings_path)
     names = stage_names(settings, slug_for(branch))
     target = overlay_path(names["stage"], root)
     if not target.exists():
         raise StageError(f"stage {names['stage']!r} does not exist (no {target.name})")
+    if aws is not None:
+        names = {**names, "aws": _stage_aws(json.loads(target.read_text()), names["stage"], "remove", aws)}
     if database_url:
         database_drop(database_url, names["database"])
     from tools import iam
@@ -209,10 +237,23 @@ def main(argv: list[str] | None = None) -> int:
             help="admin URL of the staging database server; with it the stage's database is "
             + ("created" if action == "create" else "dropped (after `zappa undeploy`)"),
         )
+        p.add_argument(
+            "--no-aws",
+            action="store_true",
+            help="leave the stage's IoT authorizer, domain configuration and failure queue alone "
+            "(tools/stage_aws.py; otherwise " + ("created" if action == "create" else "removed") + ")",
+        )
     args = parser.parse_args(argv)
+    aws = None
+    if not args.no_aws:
+        from tools.stage_aws import Clients
+
+        aws = Clients(resolved(load_settings(), PARENT_STAGE).get("aws_region", "us-east-1"))
     try:
         if args.action == "create":
-            result = stage_create(args.branch, database_url=args.database_url)
+            result = stage_create(args.branch, database_url=args.database_url, aws=aws)
+            for line in result.get("aws", []):
+                print(line)
             print(f"Stage {result['stage']} written to {Path(result['settings_file']).name}.")
             print(
                 f"Lambda function {result['function']}, async topic {result['topic']}, database {result['database']}."
@@ -220,10 +261,12 @@ def main(argv: list[str] | None = None) -> int:
             if not args.database_url:
                 print(f'Create its database on the staging server: CREATE DATABASE "{result["database"]}";')
             print("Then:")
-            for command in result["commands"][:2]:
+            for command in result["commands"][:3]:
                 print(f"  {command}")
         else:
-            names = stage_remove(args.branch, database_url=args.database_url)
+            names = stage_remove(args.branch, database_url=args.database_url, aws=aws)
+            for line in names.get("aws", []):
+                print(line)
             if args.database_url:
                 print(f"Stage {names['stage']} removed; database {names['database']} dropped.")
             else:

@@ -1,11 +1,15 @@
 """The endpoints Intercom calls (not the agent API): the webhook and the inbox app, all verified by signature."""
 
+import json
+import time
+
 from django.conf import settings
 from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from apps.integrations import canvas, services
 from project.api import error_body
+from project.metrics import metric_emit
 
 
 def _refuse_early(request) -> JsonResponse | None:
@@ -35,8 +39,33 @@ def _signed_endpoint(request, receive, signature_header: str) -> JsonResponse:
 
 @csrf_exempt
 def intercom_webhook(request):
-    """POST /webhooks/intercom: verify, store, dispatch, answer; nothing slow happens here."""
-    return _signed_endpoint(request, services.webhook_receive, "X-Hub-Signature")
+    """POST /webhooks/intercom: verify, store, dispatch, answer; nothing slow happens here.
+
+    Metrics (project/metrics.py): WebhookAck (count, by Outcome: `accepted` or the refusal's error
+    code), WebhookAckLatency (ms), WebhookServerError when it raises (answered 500 by Django).
+    """
+    started = time.perf_counter()
+    try:
+        response = _signed_endpoint(request, services.webhook_receive, "X-Hub-Signature")
+    except Exception:
+        metric_emit(name="WebhookServerError")
+        raise
+    elapsed_ms = (time.perf_counter() - started) * 1000
+    outcome = "accepted"
+    if response.status_code >= 400:
+        outcome = _error_code(response)
+    if response.status_code >= 500:
+        metric_emit(name="WebhookServerError")
+    metric_emit(name="WebhookAck", dimensions={"Outcome": outcome})
+    metric_emit(name="WebhookAckLatency", value=round(elapsed_ms, 3), unit="Milliseconds")
+    return response
+
+
+def _error_code(response: JsonResponse) -> str:
+    try:
+        return str(json.loads(response.content)["error"]["code"])[:64]
+    except (ValueError, KeyError, TypeError):
+        return f"http_{response.status_code}"
 
 
 @csrf_exempt

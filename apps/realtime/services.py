@@ -14,9 +14,10 @@ from django.conf import settings
 
 from apps.accounts.models import Membership
 from apps.realtime import topics
-from apps.realtime.backends import get_backend
+from apps.realtime.backends import PublishFailed, get_backend
 from apps.realtime.events import Event, InvalidEvent, event_source_get
 from apps.realtime.tokens import realtime_token_issue
+from project.metrics import metric_emit
 
 logger = logging.getLogger(__name__)
 
@@ -91,7 +92,11 @@ def event_send(*, event: Event) -> dict:
     """Publish one event with this process's backend; returns a receipt (what the task records as its result)."""
     payload = event.encode()
     backend = get_backend()
-    backend.publish(event.topic, payload)
+    try:
+        backend.publish(event.topic, payload)
+    except PublishFailed:
+        metric_emit(name="RealtimePublishFailed", dimensions={"Backend": backend.name})
+        raise
     logger.info(
         "realtime event published",
         extra={

@@ -17,6 +17,7 @@ from apps.integrations.services import reply_request
 from apps.knowledge.selectors import entries_rank, entry_matching_reply, knowledge_settings_get
 from apps.knowledge.services import evidence_record
 from apps.suggestions.models import KnowledgeGap, SentAs, Suggestion, SuggestionStatus
+from project.metrics import metric_emit
 
 logger = logging.getLogger(__name__)
 
@@ -106,6 +107,9 @@ def suggestions_create_for_message(*, message_id: int) -> str:
         "suggestions stored",
         extra={"workspace_id": message.workspace_id, "message_id": message.id, "count": len(good)},
     )
+    # From the message's arrival in Cue (its webhook) to its suggestions stored, the push still to come.
+    latency_ms = (timezone.now() - message.created_at).total_seconds() * 1000
+    metric_emit(name="SuggestionLatency", value=round(latency_ms, 3), unit="Milliseconds")
     return "suggested"
 
 
@@ -139,6 +143,8 @@ def _decide(
     suggestion.sent_as = sent_as
     suggestion.reply = reply
     suggestion.save(update_fields=["status", "decided_by", "decided_at", "sent_as", "reply"])
+    # 1 for an accept, 0 otherwise: the metric's Average is the accept rate.
+    metric_emit(name="SuggestionAccepted", value=1 if action == "accept" else 0, dimensions={"Action": action})
 
 
 @transaction.atomic

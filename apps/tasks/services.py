@@ -22,6 +22,7 @@ from apps.tasks.invocation import DeadlineNear, remaining_seconds
 from apps.tasks.models import FINISHED_STATUSES, TaskRun, TaskStatus
 from apps.tasks.outcomes import Outcome
 from apps.tasks.registry import DurableTask, UnknownTask, task_get, task_name_of
+from project.metrics import metric_emit
 
 logger = logging.getLogger(__name__)
 
@@ -148,6 +149,7 @@ def _publish(run: TaskRun) -> bool:
         publish(envelope)
     except Exception as exc:
         logger.exception("task send failed; the sweeper will send it", extra={"task_id": str(run.id)})
+        metric_emit(name="TaskPublishFailed", dimensions={"Task": run.name})
         # Unsent, and why: an operator looking at a pending task sees the send that failed.
         error = f"send failed: {type(exc).__name__}: {exc}"[:2000]
         TaskRun.objects.filter(pk=run.pk, status=TaskStatus.PENDING).update(sent_at=None, last_error=error)
@@ -236,6 +238,7 @@ def _mark_finished(run: TaskRun, now: datetime, status: TaskStatus) -> None:
         f"task {status.value}",  # "task dead", "task rejected": the messages operators search for
         extra={"task_id": str(run.id), "task": run.name, "status": status, "error": run.last_error[:500]},
     )
+    metric_emit(name="TaskDead" if status == TaskStatus.DEAD else "TaskRejected", dimensions={"Task": run.name})
     if run.error_callback:
         info = {"task_id": str(run.id), "task": run.name, "status": status, "error": run.last_error[-2000:]}
         task_dispatch(task=run.error_callback, args=[info], workspace_id=run.workspace_id, parent=run)
@@ -266,6 +269,7 @@ def _record_failure(
         "task failed; will retry",
         extra={"task_id": str(run.id), "task": run.name, "attempt": locked.attempts, "error": error[:500]},
     )
+    metric_emit(name="TaskRetried", dimensions={"Task": run.name})
     return Outcome.FAILED
 
 
@@ -351,6 +355,7 @@ def task_execute(*, task_id: str) -> Outcome:
         guid_var.reset(guid_token)
         _current_run.reset(run_token)
     logger.info("task succeeded", extra={"task_id": task_id, "task": run.name, "attempt": run.attempts})
+    metric_emit(name="TaskSucceeded", dimensions={"Task": run.name})
     return Outcome.SUCCEEDED
 
 

@@ -6,13 +6,14 @@ import shutil
 import pytest
 import requests
 
-from tools import iam, rehearsal, stages
+from tools import iam, rehearsal, stage_aws, stages
 from tools.local_aws import OutsideGuard
 from tools.schedules import stage_rules
 
 SETTINGS = json.loads(rehearsal.SETTINGS.read_text())
 ARN = "arn:aws:lambda:us-east-1:123456789012:function:cue-production"
 TOPIC = "arn:aws:sns:us-east-1:123456789012:cue-production-zappa-async"
+FAILURES = "arn:aws:sqs:us-east-1:123456789012:cue-production-async-failures"
 
 
 def production() -> dict:
@@ -62,6 +63,29 @@ def passing_observation(config: dict, function: str = "cue-production") -> tuple
             "AssumeRolePolicyDocument": {"Statement": [{"Principal": {"Service": ["lambda.amazonaws.com"]}}]},
             "InlinePolicies": ["zappa-permissions"],
             "PolicyDocuments": {"zappa-permissions": iam.expected_policy(config, "production")},
+        },
+        "stage_aws": {
+            "permission": {
+                "Sid": "cue-realtime-authorizer",
+                **_grant("iot.amazonaws.com", "arn:aws:iot:us-east-1:123456789012:authorizer/cue-realtime-production"),
+            },
+            "domain": {
+                "domainConfigurationName": "cue-realtime-production",
+                "authorizerConfig": {
+                    "defaultAuthorizerName": "cue-realtime-production",
+                    "allowAuthorizerOverride": True,
+                },
+                "domainConfigurationStatus": "ENABLED",
+                "serviceType": "DATA",
+            },
+            "invoke_config": {
+                "FunctionArn": ARN,
+                "MaximumRetryAttempts": 2,
+                "MaximumEventAgeInSeconds": 3600,
+                "DestinationConfig": {"OnFailure": {"Destination": FAILURES}},
+            },
+            "queue": {"QueueArn": FAILURES, "MessageRetentionPeriod": "1209600"},
+            "alarms": stage_aws.alarm_definitions(stage_aws.stage_aws(config, "production"), "123456789012"),
         },
     }
     package = {
@@ -169,6 +193,71 @@ def test_a_faithful_deployment_passes_every_check():
         ),
         (lambda o, p: o["policy"].pop(), "rule cue-production-zappa-keep-warm-handler.keep_warm_callback", "policy"),
         (lambda o, p: o["rest_api"].update(stages=["dev"]), "API Gateway (REST API)", "no stage 'production'"),
+        (
+            lambda o, p: o["stage_aws"].update(permission=None),
+            "realtime authorizer wiring",
+            "does not let IoT invoke it from arn:aws:iot:us-east-1:123456789012:authorizer/cue-realtime-production",
+        ),
+        (
+            lambda o, p: o["stage_aws"]["permission"]["Condition"]["ArnLike"].update(
+                {"AWS:SourceArn": "arn:aws:iot:us-east-1:123456789012:authorizer/cue-realtime-dev"}
+            ),
+            "realtime authorizer wiring",
+            "does not let IoT invoke it",
+        ),
+        (
+            lambda o, p: o["stage_aws"].update(domain=None),
+            "realtime authorizer wiring",
+            "no IoT domain configuration cue-realtime-production",
+        ),
+        (
+            lambda o, p: o["stage_aws"]["domain"]["authorizerConfig"].update(defaultAuthorizerName="cue-realtime-dev"),
+            "realtime authorizer wiring",
+            "domain configuration's authorizer",
+        ),
+        (
+            lambda o, p: o["stage_aws"]["domain"].update(domainConfigurationStatus="DISABLED"),
+            "realtime authorizer wiring",
+            "domain configuration is DISABLED",
+        ),
+        (lambda o, p: o["stage_aws"].update(invoke_config=None), "failure destination", "asynchronous-invocation"),
+        (
+            lambda o, p: o["stage_aws"]["invoke_config"].update(DestinationConfig={}),
+            "failure destination",
+            "asynchronous-invocation config",
+        ),
+        (
+            lambda o, p: o["stage_aws"]["invoke_config"].update(MaximumRetryAttempts=0),
+            "failure destination",
+            "'MaximumRetryAttempts': 0",
+        ),
+        (lambda o, p: o["stage_aws"].update(queue=None), "failure destination", "no SQS queue"),
+        (lambda o, p: o["stage_aws"]["alarms"].pop("cue-production-dead-tasks"), "alarms", "dead-tasks: missing"),
+        (
+            lambda o, p: o["stage_aws"]["alarms"]["cue-production-function-errors"].update(
+                Dimensions=[{"Name": "FunctionName", "Value": "cue-staging"}]
+            ),
+            "alarms",
+            "cue-production-function-errors: Dimensions",
+        ),
+        (
+            lambda o, p: o["stage_aws"]["alarms"]["cue-production-sns-delivery-failures"].update(
+                Dimensions=[{"Name": "TopicName", "Value": "cue-staging-zappa-async"}]
+            ),
+            "alarms",
+            "sns-delivery-failures: Dimensions",
+        ),
+        (
+            lambda o, p: o["stage_aws"]["alarms"]["cue-production-webhook-ack-p95"].update(AlarmActions=[]),
+            "alarms",
+            "webhook-ack-p95: AlarmActions",
+        ),
+        (
+            lambda o, p: o["stage_aws"]["alarms"].update({"cue-production-stray": {}}),
+            "alarms",
+            "undeclared: ['cue-production-stray']",
+        ),
+        (lambda o, p: o.pop("stage_aws"), "failure destination", "not observed"),
         (lambda o, p: o["rest_api"]["resources"].pop(), "API Gateway (REST API)", "wanted / and /{proxy+}"),
         (lambda o, p: o.update(stack=None), "CloudFormation stack", "missing"),
         (lambda o, p: o.update(role=None), "IAM role", "does not exist"),
@@ -190,6 +279,11 @@ def test_a_faithful_deployment_passes_every_check():
             lambda o, p: _grant_role(o, ["iot:Publish"], "arn:aws:iot:us-east-1:*:topic/cue-dev/*"),
             "IAM role policy",
             "IoT publish beyond topic/cue/*",
+        ),
+        (
+            lambda o, p: _grant_role(o, ["sqs:SendMessage"], "arn:aws:sqs:us-east-1:*:cue-dev-async-failures"),
+            "IAM role policy",
+            "SQS beyond its failure queue",
         ),
         (lambda o, p: _grant_role(o, ["dynamodb:GetItem"], "*"), "IAM role policy", "['dynamodb:GetItem'] on every"),
         (
@@ -371,6 +465,11 @@ def test_rehearse_stage(stage, update):
     names = {c.name for c in report.checks}
     assert {"zappa deploy", "lambda function", "package", "async SNS topic", "API Gateway (REST API)"} <= names
     assert {"IAM role", "zappa undeploy", "nothing left", "no AWS endpoint contacted"} <= names
+    assert {"realtime authorizer wiring", "failure destination", "alarms"} <= names
+    for action in ("create", "remove"):
+        assert report.check(f"tools.stage_aws {action}").ok
+        assert report.check(f"tools.stage_aws {action} again: no changes").ok
+    assert rehearsal.AUTHORIZER_NOT_REHEARSED in report.notes
     assert f"rule cue-{stage}-apps.tasks.jobs.sweep" in names
     if update:
         assert report.check("zappa update (up to ListFunctionUrlConfigs)").ok

@@ -5,6 +5,7 @@ import shutil
 import subprocess
 import sys
 import uuid
+from pathlib import Path
 
 import psycopg2
 import pytest
@@ -151,3 +152,52 @@ def test_cli_reports_errors_with_exit_code():
     assert result.returncode == 2
     assert "error:" in result.stderr
     assert not list(django_settings.BASE_DIR.glob("zappa_settings.feature-*.json"))
+
+
+def test_create_and_remove_manage_the_stages_aws_resources(root, moto_server):
+    """The IoT authorizer (Stubber: moto has none), domain configuration and failure queue come and go with the stage;
+    the function's parts wait for `zappa deploy`, then the documented `tools.stage_aws` step makes them."""
+    from tests.ops.test_stage_aws import NOTHING, REGION, authorizer_stub, deploy_function, inventory
+    from tools import stage_aws
+
+    branch = f"feature/aws-{uuid.uuid4().hex[:8]}"
+    iot, stubber = authorizer_stub(stage_aws.stage_aws({"project_name": "cue"}, "feature-" + branch[8:]))
+    stubber.add_response("create_authorizer", {"authorizerName": f"cue-realtime-feature-{branch[8:]}"}, None)
+    with stubber:
+        result = create(root, branch, aws=stage_aws.Clients(REGION, overrides={"authorizer": iot}))
+    stubber.assert_no_pending_responses()
+    overlay = json.loads(Path(result["settings_file"]).read_text())
+    names = stage_aws.stage_aws(stages.resolved(overlay, result["stage"]), result["stage"])
+    assert names.function == result["function"] and names.authorizer == f"cue-realtime-{result['stage']}"
+    made = [line for line in result["aws"] if not isinstance(line, stage_aws.Waiting)]
+    assert made[:4] == [
+        f"created IoT authorizer {names.authorizer} -> {names.function}",
+        f"created IoT domain configuration {names.domain_configuration} (authorizer {names.authorizer})",
+        f"created SQS queue {names.failure_queue}",
+        f"created SNS topic {names.alarm_topic}",
+    ]
+    assert made[4:] == [f"created alarm {name}" for name in stage_aws.alarm_definitions(names, "123456789012")]
+    assert len(result["aws"]) - len(made) == 2  # the permission and the invoke config wait for the function
+    assert (
+        f"python -m tools.stage_aws {result['stage']} create -s {Path(result['settings_file']).name}"
+        in (result["commands"])
+    )
+
+    deploy_function(names.function)
+    after_deploy = stage_aws.apply(names, "create", stage_aws.Clients(REGION), parts=("permission", "failures"))
+    assert [c.split(" ")[0] for c in after_deploy] == ["added", "asynchronous"]
+
+    iot, stubber = authorizer_stub(names, exists={"authorizerFunctionArn": "x", "status": "ACTIVE"})
+    stubber.add_response("update_authorizer", {}, None)
+    stubber.add_response("delete_authorizer", {}, None)
+    with stubber:
+        removed = stages.stage_remove(
+            branch,
+            settings_path=root / "zappa_settings.json",
+            root=root,
+            aws=stage_aws.Clients(REGION, overrides={"authorizer": iot}),
+        )
+    stubber.assert_no_pending_responses()
+    assert removed["aws"][-1] == f"deleted IoT authorizer {names.authorizer}"
+    assert inventory(names) == NOTHING
+    assert not list(root.glob("zappa_settings.feature-*.json"))
