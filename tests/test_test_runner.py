@@ -38,11 +38,18 @@ def test_manage_py_test_runs_a_dotted_label_in_parallel():
     )
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
-    collected = sum(
-        1 for line in (ROOT / "tests" / "test_html.py").read_text().splitlines() if line.startswith("def test_")
-    )
+    listed = subprocess.run(
+        [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider", "tests/test_html.py"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    ).stdout
+    collected = sum(1 for line in listed.splitlines() if line.startswith("tests/test_html.py::"))
+    assert collected > 0, listed
+    assert f"2 workers [{collected} items]" in output, output
     assert f"{collected} passed" in output, output
-    assert "2 workers" in output, output
 
 
 def test_two_runs_at_once_on_one_postgresql_both_pass():
