@@ -211,6 +211,15 @@ def open_page(browser, size="desktop"):
     return page
 
 
+def sign_in(page, site: str, membership) -> None:
+    """Sign in through the console's form as a member would, and wait for the signed-in navigation."""
+    page.goto(f"{site}/console/")
+    page.fill("#signin-email", membership.user.email)
+    page.fill("#signin-password", PASSWORD)
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#nav:not([hidden])")
+
+
 def assert_accessible(page, where: str) -> None:
     """axe-core (vendored for the tests only): no serious or critical violation on what is shown."""
     if not page.evaluate("typeof window.axe !== 'undefined'"):
@@ -376,10 +385,7 @@ def test_after_a_reconnect_the_list_is_fetched_again(live_server, realtime, inte
         access_token="dG9rOmZha2U=", client_secret=CLIENT_SECRET, token_admin_id=ADMIN_ID, connected_by=owner,
     )  # fmt: skip
     page = open_page(browser)
-    page.goto(f"{live_server.url}/console/")
-    page.fill("#signin-email", owner.user.email)
-    page.fill("#signin-password", PASSWORD)
-    page.keyboard.press("Enter")
+    sign_in(page, live_server.url, owner)
     page.wait_for_function("document.querySelector('#connection').dataset.state === 'connected'", timeout=10000)
     page.get_by_role("button", name="Inbox", exact=True).click()
     page.wait_for_selector("#conversations li.empty")
@@ -410,10 +416,7 @@ def test_conversation_and_message_events_of_the_contract_update_the_page(live_se
         workspace=owner.workspace, intercom_id="501", customer_name="Ann", last_message_text="Hi there"
     )
     page = open_page(browser)
-    page.goto(f"{live_server.url}/console/")
-    page.fill("#signin-email", owner.user.email)
-    page.fill("#signin-password", PASSWORD)
-    page.keyboard.press("Enter")
+    sign_in(page, live_server.url, owner)
     page.wait_for_function("document.querySelector('#connection').dataset.state === 'connected'", timeout=10000)
     page.get_by_role("button", name="Inbox", exact=True).click()
     page.locator(f"#conversations li[data-id='{first.id}'] button").click()
@@ -481,11 +484,7 @@ def test_knowledge_screen_shows_field_errors_and_saves(live_server, browser, own
     from apps.knowledge.models import Entry
 
     page = open_page(browser)
-    page.goto(f"{live_server.url}/console/")
-    page.fill("#signin-email", owner.user.email)
-    page.fill("#signin-password", PASSWORD)
-    page.keyboard.press("Enter")
-    page.wait_for_selector("#nav:not([hidden])")
+    sign_in(page, live_server.url, owner)
     page.get_by_role("button", name="Knowledge base", exact=True).click()
     page.wait_for_selector("#knowledge-view:not([hidden])")
     page.get_by_role("button", name="Save", exact=True).click()  # empty title and body

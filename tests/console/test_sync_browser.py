@@ -15,8 +15,15 @@ from django.utils import timezone
 
 from apps.accounts.models import Role
 from apps.knowledge.models import Entry, EntryProposal, ProposalStatus, SyncKind, SyncRun, SyncStatus
-from tests.conftest import PASSWORD
-from tests.console.test_browser import CHROMIUM, SIZES, assert_accessible, browser, open_page, screenshot  # noqa: F401
+from tests.console.test_browser import (  # noqa: F401
+    CHROMIUM,
+    SIZES,
+    assert_accessible,
+    browser,
+    open_page,
+    screenshot,
+    sign_in,
+)
 from tests.integrations.conftest import connect, connection, intercom_api, intercom_settings  # noqa: F401
 from tests.integrations.intercom_standin import IntercomStandIn, article
 
@@ -27,14 +34,6 @@ pytestmark = [
         reason="Debian's chromium is not installed (apt-get install chromium)",
     ),
 ]
-
-
-def sign_in(page, site: str, membership) -> None:
-    page.goto(f"{site}/console/")
-    page.fill("#signin-email", membership.user.email)
-    page.fill("#signin-password", PASSWORD)
-    page.keyboard.press("Enter")
-    page.wait_for_selector("#nav:not([hidden])")
 
 
 def open_setup(page) -> None:
